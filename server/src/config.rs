@@ -1,0 +1,108 @@
+//! The command line. Every flag can also be set with an environment variable.
+
+use crate::ServerConfig;
+use bothy_shared::Limits;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Bothy: live sticky-note boards for breakout rooms.
+#[derive(Debug, Parser)]
+#[command(name = "bothy", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "BOTHY_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Folder where boards are saved. Created if missing.
+    #[arg(long, env = "BOTHY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Largest WebSocket message or frame accepted, in bytes.
+    #[arg(long, env = "BOTHY_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Messages queued for one connection before it counts as too slow and is closed.
+    #[arg(long, env = "BOTHY_QUEUE_LEN", default_value_t = 256)]
+    pub queue_len: usize,
+
+    /// Seconds a new connection has to send its join message.
+    #[arg(long, env = "BOTHY_JOIN_TIMEOUT_SECS", default_value_t = 10)]
+    pub join_timeout_secs: u64,
+
+    /// Seconds one write to a connection may stall before it is dropped.
+    #[arg(long, env = "BOTHY_WRITE_TIMEOUT_SECS", default_value_t = 10)]
+    pub write_timeout_secs: u64,
+
+    /// Journal records per room before they are compacted into the snapshot.
+    #[arg(long, env = "BOTHY_COMPACT_EVERY", default_value_t = 1000)]
+    pub compact_every: usize,
+
+    /// Seconds to wait for rooms to save and connections to close on shutdown.
+    #[arg(long, env = "BOTHY_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Most characters in a note.
+    #[arg(long, env = "BOTHY_NOTE_CHARS", default_value_t = Limits::default().note_text_chars)]
+    pub note_chars: usize,
+
+    /// Most notes on one board.
+    #[arg(long, env = "BOTHY_NOTES_PER_ROOM", default_value_t = Limits::default().notes_per_room)]
+    pub notes_per_room: usize,
+
+    /// Most themes on one board.
+    #[arg(long, env = "BOTHY_THEMES_PER_ROOM", default_value_t = Limits::default().themes_per_room)]
+    pub themes_per_room: usize,
+}
+
+impl ServeArgs {
+    pub fn to_config(&self) -> ServerConfig {
+        let limits = Limits {
+            note_text_chars: self.note_chars,
+            notes_per_room: self.notes_per_room,
+            themes_per_room: self.themes_per_room,
+            ..Limits::default()
+        };
+        ServerConfig {
+            data_dir: self.data_dir.clone(),
+            max_message_bytes: self.max_message_bytes,
+            queue_len: self.queue_len.max(4),
+            join_timeout: Duration::from_secs(self.join_timeout_secs),
+            write_timeout: Duration::from_secs(self.write_timeout_secs),
+            compact_every: self.compact_every.max(1),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            limits,
+        }
+    }
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        // The defaults clap would give with no flags and no environment.
+        ServeArgs::parse_from_defaults()
+    }
+}
+
+impl ServeArgs {
+    fn parse_from_defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Only::parse_from(["bothy"]).args
+    }
+}

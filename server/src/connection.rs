@@ -1,0 +1,365 @@
+//! One WebSocket connection: read the `join`, then forward messages to the room; a writer task
+//! sends the room's messages out. The room never waits for a socket: it fills a bounded queue,
+//! and the writer drains it.
+
+use crate::registry::{OpenError, Registry};
+use crate::room::{CloseReason, ConnId, JoinRequest, Outbound, RoomHandle};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bothy_shared::ids::{ActorKey, RoomId, check_client_token};
+use bothy_shared::protocol::{
+    self, ClientMessage, Empty, ErrorCode, ErrorMessage, Join, Rejected, ServerMessage, close,
+};
+use bothy_shared::{Limits, RejectReason, text};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Connection settings from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Messages that may wait for a slow socket before it is closed with `4008`.
+    pub queue_len: usize,
+    /// How long a new socket has to send `join`.
+    pub join_timeout: Duration,
+    /// How long one write may stall before the peer is treated as gone.
+    pub write_timeout: Duration,
+}
+
+/// The key the server stores for an identity token: a one-way hash, so the files on disk
+/// cannot be used to act as someone.
+pub fn actor_key(token: &str) -> ActorKey {
+    let digest = Sha256::digest(token.as_bytes());
+    ActorKey::new(hex::encode(&digest[..16]))
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+fn encode(msg: &ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(msg).expect("server messages always serialise"))
+}
+
+/// Runs a connection to the end.
+pub async fn run(
+    socket: WebSocket,
+    room_id: RoomId,
+    conn: ConnId,
+    registry: Registry,
+    config: ConnectionConfig,
+    shutdown: CancellationToken,
+) {
+    let span = tracing::info_span!("conn", id = conn, room = %room_id);
+    async move {
+        let (sink, stream) = socket.split();
+        let (out_tx, out_rx) = mpsc::channel(config.queue_len);
+        let (kick_tx, kick_rx) = oneshot::channel();
+        let (close_tx, close_rx) = oneshot::channel();
+        let done = CancellationToken::new();
+        let writer = tokio::spawn(
+            write_loop(
+                sink,
+                out_rx,
+                kick_rx,
+                close_rx,
+                shutdown.clone(),
+                done.clone(),
+                config.write_timeout,
+            )
+            .in_current_span(),
+        );
+        let reader = Reader {
+            stream,
+            out: out_tx,
+            close: Some(close_tx),
+            conn,
+        };
+        reader.run(room_id, registry, config, kick_tx, done).await;
+        let _ = writer.await;
+        tracing::debug!("connection closed");
+    }
+    .instrument(span)
+    .await
+}
+
+struct Reader {
+    stream: SplitStream<WebSocket>,
+    out: mpsc::Sender<Outbound>,
+    /// Tells the writer to send this close frame after what is queued, then stop.
+    close: Option<oneshot::Sender<CloseReason>>,
+    conn: ConnId,
+}
+
+impl Reader {
+    fn close_with(&mut self, code: u16, reason: &'static str) {
+        if let Some(tx) = self.close.take() {
+            let _ = tx.send(CloseReason { code, reason });
+        }
+    }
+
+    fn reply(&self, msg: &ServerMessage) {
+        // If the queue is full the room is closing this connection anyway.
+        let _ = self.out.try_send(Outbound::Text(encode(msg)));
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>) {
+        self.reply(&ServerMessage::Error(ErrorMessage {
+            code,
+            message: message.into(),
+        }));
+    }
+
+    /// The next text frame, or `None` when the connection is over (after arranging the close).
+    async fn next_text(&mut self, done: &CancellationToken) -> Option<Utf8Bytes> {
+        loop {
+            let msg = tokio::select! {
+                _ = done.cancelled() => return None,
+                msg = self.stream.next() => msg,
+            };
+            match msg {
+                Some(Ok(Message::Text(t))) => return Some(t),
+                Some(Ok(Message::Binary(_))) => {
+                    self.close_with(
+                        close::UNSUPPORTED_DATA,
+                        "binary frames are not supported; send JSON text",
+                    );
+                    return None;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) | None => return None,
+                Some(Err(e)) => {
+                    let (code, reason) = classify_read_error(&e);
+                    tracing::debug!(error = %e, code, "read error");
+                    self.close_with(code, reason);
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn run(
+        mut self,
+        room_id: RoomId,
+        registry: Registry,
+        config: ConnectionConfig,
+        kick: oneshot::Sender<CloseReason>,
+        done: CancellationToken,
+    ) {
+        let room = match registry.open(&room_id).await {
+            Ok(room) => room,
+            Err(OpenError::NoSuchRoom) => {
+                self.close_with(close::NO_SUCH_ROOM, "there is no room with this id");
+                return;
+            }
+            Err(OpenError::Storage(e)) => {
+                tracing::error!(error = %e, "could not open room");
+                self.close_with(
+                    close::INTERNAL_ERROR,
+                    "this room cannot be opened right now",
+                );
+                return;
+            }
+        };
+        let first = tokio::time::timeout(config.join_timeout, self.next_text(&done)).await;
+        let join = match first {
+            Err(_) => {
+                self.close_with(close::JOIN_TIMEOUT, "no join message arrived in time");
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(text)) => match protocol::decode_client_message(&text) {
+                Ok(ClientMessage::Join(join)) => join,
+                Ok(_) => {
+                    self.close_with(close::BAD_JOIN, "the first message must be a join");
+                    return;
+                }
+                Err(_) => {
+                    self.close_with(close::BAD_JOIN, "the first message must be a valid join");
+                    return;
+                }
+            },
+        };
+        let Some(request) = self.check_join(join, &registry.config().limits, kick) else {
+            return;
+        };
+        if room.join(request).await.is_err() {
+            self.close_with(close::GOING_AWAY, "the server is shutting down");
+            return;
+        }
+        self.forward(&room, &done).await;
+        room.leave(self.conn).await;
+    }
+
+    fn check_join(
+        &mut self,
+        join: Join,
+        limits: &Limits,
+        kick: oneshot::Sender<CloseReason>,
+    ) -> Option<JoinRequest> {
+        if join.version != protocol::PROTOCOL_VERSION {
+            self.close_with(
+                close::BAD_JOIN,
+                "unsupported protocol version; reload the page",
+            );
+            return None;
+        }
+        if check_client_token(&join.token).is_err() {
+            self.close_with(
+                close::BAD_JOIN,
+                "the identity token must be 16 to 128 letters, digits, - or _",
+            );
+            return None;
+        }
+        let name = match join.name.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(n) => {
+                if text::check(n, limits.display_name_chars, false).is_err() {
+                    self.close_with(
+                        close::BAD_JOIN,
+                        "the display name is too long or has characters that cannot be shown",
+                    );
+                    return None;
+                }
+                Some(n.to_owned())
+            }
+        };
+        Some(JoinRequest {
+            conn: self.conn,
+            actor: actor_key(&join.token),
+            name,
+            last_seq: join.last_seq,
+            out: self.out.clone(),
+            kick,
+        })
+    }
+
+    /// After the join: every message goes to the room, in order.
+    async fn forward(&mut self, room: &RoomHandle, done: &CancellationToken) {
+        while let Some(text) = self.next_text(done).await {
+            let sent = match protocol::decode_client_message(&text) {
+                Ok(ClientMessage::Op(m)) => room.op(self.conn, m.op_id, m.op).await,
+                Ok(ClientMessage::Ping(Empty {})) => {
+                    self.reply(&ServerMessage::Pong(Empty {}));
+                    Ok(())
+                }
+                Ok(ClientMessage::Join(_)) => {
+                    self.error(
+                        ErrorCode::AlreadyJoined,
+                        "This connection has already joined.",
+                    );
+                    Ok(())
+                }
+                Err(e) => match e.op_id {
+                    // An op whose operation could not be read: reject it by id, in order.
+                    Some(op_id) => {
+                        room.reject(
+                            self.conn,
+                            Rejected {
+                                op_id,
+                                reason: RejectReason::Invalid,
+                                message: e.message,
+                            },
+                        )
+                        .await
+                    }
+                    None => {
+                        self.error(e.code, e.message);
+                        Ok(())
+                    }
+                },
+            };
+            if sent.is_err() {
+                self.close_with(close::GOING_AWAY, "the server is shutting down");
+                return;
+            }
+        }
+    }
+}
+
+/// Maps a read error to the close code the peer should get.
+fn classify_read_error(e: &axum::Error) -> (u16, &'static str) {
+    let text = e.to_string();
+    if text.contains("Space limit exceeded")
+        || text.contains("too long")
+        || text.contains("Message too long")
+    {
+        (close::TOO_BIG, "message too big")
+    } else if text.contains("UTF-8") || text.contains("utf-8") || text.contains("Utf8") {
+        (close::INVALID_PAYLOAD, "text frames must be valid UTF-8")
+    } else {
+        (1002, "protocol error")
+    }
+}
+
+/// Sends queued messages; stops on a kick from the room, a close from the reader, or shutdown,
+/// sending a close frame in each case.
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut out: mpsc::Receiver<Outbound>,
+    mut kick: oneshot::Receiver<CloseReason>,
+    mut close_rx: oneshot::Receiver<CloseReason>,
+    shutdown: CancellationToken,
+    done: CancellationToken,
+    write_timeout: Duration,
+) {
+    let reason = loop {
+        tokio::select! {
+            biased;
+            r = &mut kick => match r {
+                Ok(r) => break Some(r),
+                // The room dropped its side without kicking (it ended): keep serving the reader.
+                Err(_) => kick = oneshot::channel().1,
+            },
+            _ = shutdown.cancelled() => break Some(CloseReason { code: close::GOING_AWAY, reason: "the server is restarting; reconnect shortly" }),
+            r = &mut close_rx => match r {
+                Ok(r) => {
+                    // Send what was queued before the close (e.g. an error reply) first.
+                    while let Ok(Outbound::Text(t)) = out.try_recv() {
+                        if sink.feed(Message::Text(t)).await.is_err() { break; }
+                    }
+                    break Some(r);
+                }
+                Err(_) => break None,
+            },
+            msg = out.recv() => match msg {
+                Some(Outbound::Text(t)) => {
+                    if !send_batch(&mut sink, &mut out, t, write_timeout).await {
+                        break None;
+                    }
+                }
+                None => break None,
+            },
+        }
+    };
+    if let Some(r) = reason {
+        let _ = tokio::time::timeout(write_timeout, sink.send(close_frame(r.code, r.reason))).await;
+    }
+    done.cancel();
+}
+
+/// Writes one message and whatever else is already queued, then flushes once.
+async fn send_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    out: &mut mpsc::Receiver<Outbound>,
+    first: Utf8Bytes,
+    write_timeout: Duration,
+) -> bool {
+    let work = async {
+        sink.feed(Message::Text(first)).await?;
+        for _ in 0..64 {
+            match out.try_recv() {
+                Ok(Outbound::Text(t)) => sink.feed(Message::Text(t)).await?,
+                Err(_) => break,
+            }
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(write_timeout, work).await, Ok(Ok(())))
+}

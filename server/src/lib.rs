@@ -1,0 +1,115 @@
+//! Bothy's server: live sticky-note boards for breakout rooms.
+//!
+//! # Layout
+//! - [`config`]: the command line (clap), every flag also an environment variable.
+//! - [`http`]: routes: the page, assets, `/healthz`, `/api/rooms`, the WebSocket upgrade.
+//! - [`connection`]: one WebSocket: read `join`, forward messages to the room, write its queue.
+//! - [`registry`]: open rooms by id; loads a room from disk on first join.
+//! - [`room`]: the task that owns one room: board, sequence, members, journal batches, fan-out.
+//! - [`storage`]: the data directory: snapshots, journals, recovery. The only code that does
+//!   file I/O.
+//! - [`web`]: the embedded browser client.
+//!
+//! [`serve`] runs the whole server on a listener until a shutdown token is cancelled.
+
+pub mod config;
+pub mod connection;
+pub mod http;
+pub mod registry;
+pub mod room;
+pub mod storage;
+pub mod web;
+
+use crate::connection::ConnectionConfig;
+use crate::http::AppState;
+use crate::registry::Registry;
+use crate::room::RoomConfig;
+use crate::storage::{Storage, StorageError};
+use axum::serve::ListenerExt;
+use bothy_shared::Limits;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything the server can be configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub max_message_bytes: usize,
+    pub queue_len: usize,
+    pub join_timeout: Duration,
+    pub write_timeout: Duration,
+    pub compact_every: usize,
+    pub shutdown_timeout: Duration,
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        config::ServeArgs::default().to_config()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the server stopped: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves until `shutdown` is cancelled, then closes every socket with 1001, saves every room
+/// and returns (waiting at most `shutdown_timeout`).
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let data_dir = config.data_dir.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let tracker = TaskTracker::new();
+    let registry = Registry::new(
+        Arc::new(storage),
+        RoomConfig {
+            limits: config.limits.clone(),
+            compact_every: config.compact_every,
+        },
+        tracker.clone(),
+        shutdown.clone(),
+    );
+    let state = AppState {
+        registry,
+        connection: ConnectionConfig {
+            queue_len: config.queue_len,
+            join_timeout: config.join_timeout,
+            write_timeout: config.write_timeout,
+        },
+        max_message_bytes: config.max_message_bytes,
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        next_conn: Arc::new(AtomicU64::new(1)),
+    };
+    let app = http::router(state);
+    // Small messages must go out at once, not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+    // axum's graceful shutdown does not wait for upgraded sockets; the tracker does.
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timed out with tasks still running");
+    }
+    Ok(())
+}

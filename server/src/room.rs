@@ -1,0 +1,641 @@
+//! One task owns one room (the actor pattern). [`RoomActor`] owns the board, the sequence
+//! number, the members and the journal; everything else talks to it through a [`RoomHandle`].
+//!
+//! An operation goes: validate and apply to the working board → append to the next journal
+//! batch → (one batch at a time, on a blocking thread) write and fsync → replay onto the
+//! confirmed board → fan out `applied` to every member. So a confirmation is never sent before
+//! the operation is durable, several operations share each fsync, and the async workers never
+//! block on the disk.
+
+use crate::storage::{
+    self, Journal, JournalRecord, LoadedRoom, RecentOp, RoomSnapshot, SNAPSHOT_FORMAT,
+};
+use axum::extract::ws::Utf8Bytes;
+use bothy_shared::ids::{ActorKey, NoteId, OpId, RoomId};
+use bothy_shared::protocol::{
+    self, AlreadyApplied, AppliedOp, Notice, Presence, Rejected, ServerMessage, WelcomeOut,
+    WelcomeTag,
+};
+use bothy_shared::{Board, Limits, Op, OpContext, OpError, RejectReason};
+use serde_json::value::RawValue;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How many applied operations a room keeps in memory for reconnecting browsers.
+const CATCH_UP_RING: usize = 1024;
+/// How many applied op ids a room remembers for de-duplication (saved in snapshots).
+const RECENT_OPS_CAP: usize = 10_000;
+/// Commands waiting for a room task before senders wait.
+const COMMAND_QUEUE: usize = 1024;
+
+/// A connection's id, unique within the server process.
+pub type ConnId = u64;
+
+/// What a connection's writer task sends on the socket.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Text(Utf8Bytes),
+}
+
+/// Why a room closed a member's connection.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// Room settings taken from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    pub limits: Limits,
+    /// Compact the journal into a snapshot after this many records.
+    pub compact_every: usize,
+}
+
+/// A member joining: where to send its messages and how to close it.
+#[derive(Debug)]
+pub struct JoinRequest {
+    pub conn: ConnId,
+    pub actor: ActorKey,
+    pub name: Option<String>,
+    pub last_seq: Option<u64>,
+    pub out: mpsc::Sender<Outbound>,
+    pub kick: oneshot::Sender<CloseReason>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Join(JoinRequest),
+    Op { conn: ConnId, op_id: OpId, op: Op },
+    Reject { conn: ConnId, rejected: Rejected },
+    Leave { conn: ConnId },
+}
+
+/// A cheap, cloneable way to talk to a room's task.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<Command>,
+    read_only: Arc<AtomicBool>,
+}
+
+/// The room's task has ended (server shutting down).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the room has closed")]
+pub struct RoomClosed;
+
+impl RoomHandle {
+    pub async fn join(&self, req: JoinRequest) -> Result<(), RoomClosed> {
+        self.tx
+            .send(Command::Join(req))
+            .await
+            .map_err(|_| RoomClosed)
+    }
+
+    pub async fn op(&self, conn: ConnId, op_id: OpId, op: Op) -> Result<(), RoomClosed> {
+        self.tx
+            .send(Command::Op { conn, op_id, op })
+            .await
+            .map_err(|_| RoomClosed)
+    }
+
+    /// Sends a rejection through the room, so it stays in order with the member's other replies.
+    pub async fn reject(&self, conn: ConnId, rejected: Rejected) -> Result<(), RoomClosed> {
+        self.tx
+            .send(Command::Reject { conn, rejected })
+            .await
+            .map_err(|_| RoomClosed)
+    }
+
+    pub async fn leave(&self, conn: ConnId) {
+        let _ = self.tx.send(Command::Leave { conn }).await;
+    }
+
+    /// True once the room has stopped accepting changes because it could not save.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+}
+
+struct Member {
+    actor: ActorKey,
+    /// The display name shown on this member's new notes; `None` for anonymous.
+    name: Option<String>,
+    out: mpsc::Sender<Outbound>,
+    kick: Option<oneshot::Sender<CloseReason>>,
+}
+
+/// An operation applied to the working board, waiting for its batch to be saved.
+struct PendingOp {
+    record: JournalRecord,
+    /// The `applied` message, serialised once for every member.
+    message: Utf8Bytes,
+}
+
+/// Operations waiting for the next fsync, and replies to send once they are durable.
+#[derive(Default)]
+struct Batch {
+    ops: Vec<PendingOp>,
+    /// `already_applied` answers for resends of operations that are not yet durable.
+    deferred: Vec<(ConnId, Utf8Bytes)>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.deferred.is_empty()
+    }
+}
+
+/// The disk work a room has in progress; it holds the journal until it returns.
+enum Flight {
+    Batch {
+        batch: Batch,
+        task: JoinHandle<(Journal, Result<(), storage::StorageError>)>,
+    },
+    Compaction {
+        task: JoinHandle<(Journal, Result<(), storage::StorageError>)>,
+    },
+}
+
+/// The task that owns one room.
+pub struct RoomActor {
+    room: RoomId,
+    config: RoomConfig,
+    rx: mpsc::Receiver<Command>,
+    /// The board with every accepted operation, including those still being saved.
+    working: Board,
+    /// The sequence number of the last accepted operation.
+    working_seq: u64,
+    /// The board with only saved (confirmed) operations: what new members are shown.
+    confirmed: Board,
+    confirmed_seq: u64,
+    /// The confirmed board as public JSON, serialised once per change for welcomes.
+    board_json: Option<Box<RawValue>>,
+    /// The last applied messages, for members catching up after a reconnect.
+    ring: VecDeque<(u64, Utf8Bytes)>,
+    /// Applied op ids → sequence number, oldest first in `recent_order`.
+    recent: HashMap<(ActorKey, OpId), u64>,
+    recent_order: VecDeque<RecentOp>,
+    members: HashMap<ConnId, Member>,
+    next_batch: Batch,
+    flight: Option<Flight>,
+    /// `None` once a write failed: the room is then read-only until the server restarts.
+    journal: Option<Journal>,
+    read_only: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn encode(msg: &ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(msg).expect("server messages always serialise"))
+}
+
+impl RoomActor {
+    /// Creates the actor for a loaded room and its handle. Run it with [`RoomActor::run`].
+    pub fn new(
+        room: RoomId,
+        loaded: LoadedRoom,
+        config: RoomConfig,
+        shutdown: CancellationToken,
+    ) -> (Self, RoomHandle) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let read_only = Arc::new(AtomicBool::new(false));
+        let mut recent = HashMap::new();
+        let mut recent_order = VecDeque::new();
+        let skip = loaded.recent_ops.len().saturating_sub(RECENT_OPS_CAP);
+        for r in loaded.recent_ops.into_iter().skip(skip) {
+            recent.insert((r.actor.clone(), r.op_id.clone()), r.seq);
+            recent_order.push_back(r);
+        }
+        let actor = Self {
+            room,
+            config,
+            rx,
+            working: loaded.board.clone(),
+            working_seq: loaded.seq,
+            confirmed: loaded.board,
+            confirmed_seq: loaded.seq,
+            board_json: None,
+            ring: VecDeque::new(),
+            recent,
+            recent_order,
+            members: HashMap::new(),
+            next_batch: Batch::default(),
+            flight: None,
+            journal: Some(loaded.journal),
+            read_only: read_only.clone(),
+            shutdown,
+        };
+        (actor, RoomHandle { tx, read_only })
+    }
+
+    pub async fn run(mut self) {
+        let mut stopping = false;
+        loop {
+            self.start_disk_work(stopping);
+            if stopping && self.flight.is_none() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled(), if !stopping => {
+                    stopping = true;
+                }
+                result = wait_flight(&mut self.flight), if self.flight.is_some() => {
+                    let flight = self.flight.take().expect("flight is some");
+                    self.finish_flight(flight, result);
+                }
+                cmd = self.rx.recv(), if !stopping => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => stopping = true,
+                },
+            }
+        }
+        tracing::debug!(room = %self.room, seq = self.confirmed_seq, "room task ended");
+    }
+
+    /// Starts the next fsync batch, or a compaction when the journal is long (or the room is
+    /// stopping and has unsaved journal records), if no disk work is in progress.
+    fn start_disk_work(&mut self, stopping: bool) {
+        if self.flight.is_some() {
+            return;
+        }
+        let Some(mut journal) = self.journal.take() else {
+            return;
+        };
+        if !self.next_batch.is_empty() {
+            let batch = std::mem::take(&mut self.next_batch);
+            let mut bytes = Vec::new();
+            for op in &batch.ops {
+                bytes.extend_from_slice(&op.record.encode());
+            }
+            let count = batch.ops.len();
+            let task = tokio::task::spawn_blocking(move || {
+                let result = if count == 0 {
+                    Ok(())
+                } else {
+                    journal.append(&bytes, count)
+                };
+                (journal, result)
+            });
+            self.flight = Some(Flight::Batch { batch, task });
+        } else if journal.records >= self.config.compact_every || (stopping && journal.records > 0)
+        {
+            let snapshot = RoomSnapshot {
+                format: SNAPSHOT_FORMAT,
+                room: self.room.clone(),
+                seq: self.confirmed_seq,
+                board: self.confirmed.clone(),
+                recent_ops: self.recent_order.iter().cloned().collect(),
+            };
+            let task = tokio::task::spawn_blocking(move || {
+                let dir = journal.dir().to_owned();
+                let result = storage::compact(&dir, &snapshot, &mut journal);
+                (journal, result)
+            });
+            self.flight = Some(Flight::Compaction { task });
+        } else {
+            self.journal = Some(journal);
+        }
+    }
+
+    fn finish_flight(
+        &mut self,
+        flight: Flight,
+        result: Result<(Journal, Result<(), storage::StorageError>), tokio::task::JoinError>,
+    ) {
+        let (journal, outcome) = match result {
+            Ok((journal, outcome)) => (Some(journal), outcome.map_err(|e| e.to_string())),
+            Err(e) => (None, Err(format!("the disk task failed: {e}"))),
+        };
+        match (flight, outcome) {
+            (Flight::Batch { batch, .. }, Ok(())) => {
+                self.journal = journal;
+                self.commit(batch);
+            }
+            (Flight::Compaction { .. }, Ok(())) => {
+                self.journal = journal;
+            }
+            (flight, Err(problem)) => {
+                let unsaved = match flight {
+                    Flight::Batch { batch, .. } => Some(batch),
+                    Flight::Compaction { .. } => None,
+                };
+                self.become_read_only(&problem, unsaved);
+            }
+        }
+    }
+
+    /// A batch is durable: move the confirmed board forward and tell everyone.
+    fn commit(&mut self, batch: Batch) {
+        for op in batch.ops {
+            let seq = op.record.seq;
+            if let Err(e) = self.confirmed.replay(&op.record.op, &op.record.context()) {
+                // Cannot happen: the same operation applied to the working board in the same
+                // order. Log loudly rather than panic the room.
+                tracing::error!(room = %self.room, seq, error = %e, "confirmed board diverged from working board");
+            }
+            self.confirmed_seq = seq;
+            self.ring.push_back((seq, op.message.clone()));
+            if self.ring.len() > CATCH_UP_RING {
+                self.ring.pop_front();
+            }
+            self.broadcast(&op.message);
+        }
+        for (conn, msg) in batch.deferred {
+            self.send_to(conn, msg);
+        }
+        self.board_json = None;
+    }
+
+    /// A write or fsync failed. Never retry: what the kernel said was written may be lost. Stop
+    /// accepting changes, put the working state back to what was confirmed, and say so.
+    fn become_read_only(&mut self, problem: &str, unsaved: Option<Batch>) {
+        tracing::error!(room = %self.room, %problem, "could not save the journal; the room is read-only");
+        self.journal = None;
+        self.read_only.store(true, Ordering::Relaxed);
+        let mut lost = Vec::new();
+        if let Some(b) = unsaved {
+            lost.extend(b.ops);
+        }
+        lost.extend(std::mem::take(&mut self.next_batch).ops);
+        self.working = self.confirmed.clone();
+        self.working_seq = self.confirmed_seq;
+        let confirmed_seq = self.confirmed_seq;
+        self.recent.retain(|_, seq| *seq <= confirmed_seq);
+        self.recent_order.retain(|r| r.seq <= confirmed_seq);
+        for op in lost {
+            let rejected = Rejected {
+                op_id: op.record.op_id.clone(),
+                reason: RejectReason::ReadOnly,
+                message: READ_ONLY_MESSAGE.into(),
+            };
+            let conns: Vec<ConnId> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.actor == op.record.actor)
+                .map(|(c, _)| *c)
+                .collect();
+            let msg = encode(&ServerMessage::Rejected(rejected));
+            for c in conns {
+                self.send_to(c, msg.clone());
+            }
+        }
+        let notice = encode(&ServerMessage::ReadOnly(Notice {
+            message: READ_ONLY_MESSAGE.into(),
+        }));
+        self.broadcast(&notice);
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join(req) => self.join(req),
+            Command::Op { conn, op_id, op } => self.op(conn, op_id, op),
+            Command::Reject { conn, rejected } => {
+                self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
+            }
+            Command::Leave { conn } => {
+                if self.members.remove(&conn).is_some() {
+                    self.broadcast_presence();
+                }
+            }
+        }
+    }
+
+    fn presence(&self) -> u32 {
+        let people: HashSet<&ActorKey> = self.members.values().map(|m| &m.actor).collect();
+        people.len() as u32
+    }
+
+    fn broadcast_presence(&mut self) {
+        let msg = encode(&ServerMessage::Presence(Presence {
+            count: self.presence(),
+        }));
+        self.broadcast(&msg);
+    }
+
+    fn join(&mut self, req: JoinRequest) {
+        let mut member = Member {
+            actor: req.actor,
+            name: req.name,
+            out: req.out,
+            kick: Some(req.kick),
+        };
+        // Catch up from the ring when the browser was here recently; otherwise send the board.
+        let oldest_in_ring = self
+            .ring
+            .front()
+            .map_or(self.confirmed_seq + 1, |(s, _)| *s);
+        let catch_up = match req.last_seq {
+            Some(seq) if seq == self.confirmed_seq => Some(0),
+            Some(seq) if seq < self.confirmed_seq && seq + 1 >= oldest_in_ring => {
+                let missed = (self.confirmed_seq - seq) as usize;
+                // Only if the missed messages fit comfortably in the member's queue.
+                (missed < member.out.max_capacity() / 2).then_some(missed)
+            }
+            _ => None,
+        };
+        let mine: Vec<NoteId> = self.confirmed.notes_owned_by(&member.actor);
+        let presence_before = self.presence();
+        let is_new_person = !self.members.values().any(|m| m.actor == member.actor);
+        let presence = presence_before + u32::from(is_new_person);
+        let welcome = {
+            if catch_up.is_none() {
+                self.ensure_board_json();
+            }
+            let board = match catch_up {
+                Some(_) => None,
+                None => self.board_json.as_deref(),
+            };
+            let out = WelcomeOut {
+                kind: WelcomeTag::Welcome,
+                version: protocol::PROTOCOL_VERSION,
+                room: self.room.as_str(),
+                seq: self.confirmed_seq,
+                board,
+                mine: &mine,
+                presence,
+                read_only: self.read_only.load(Ordering::Relaxed),
+            };
+            Utf8Bytes::from(serde_json::to_string(&out).expect("welcome always serialises"))
+        };
+        let mut ok = member.out.try_send(Outbound::Text(welcome)).is_ok();
+        if let Some(missed) = catch_up {
+            let start = self.ring.len() - missed;
+            for (_, msg) in self.ring.range(start..) {
+                ok &= member.out.try_send(Outbound::Text(msg.clone())).is_ok();
+            }
+        }
+        if !ok {
+            kick(&mut member, TOO_SLOW);
+            return;
+        }
+        self.members.insert(req.conn, member);
+        if is_new_person {
+            self.broadcast_presence();
+        }
+    }
+
+    fn ensure_board_json(&mut self) {
+        if self.board_json.is_none() {
+            let json =
+                serde_json::to_string(&self.confirmed.public()).expect("boards always serialise");
+            self.board_json =
+                Some(RawValue::from_string(json).expect("serde_json output is valid JSON"));
+        }
+    }
+
+    fn op(&mut self, conn: ConnId, op_id: OpId, op: Op) {
+        let Some(member) = self.members.get(&conn) else {
+            return; // left already
+        };
+        let actor = member.actor.clone();
+        if let Some(&seq) = self.recent.get(&(actor.clone(), op_id.clone())) {
+            let msg = encode(&ServerMessage::AlreadyApplied(AlreadyApplied {
+                op_id,
+                seq,
+            }));
+            if seq <= self.confirmed_seq {
+                self.send_to(conn, msg);
+            } else {
+                // Not durable yet: answer once its batch is saved.
+                self.next_batch.deferred.push((conn, msg));
+            }
+            return;
+        }
+        if self.read_only.load(Ordering::Relaxed) {
+            let rejected = Rejected {
+                op_id,
+                reason: RejectReason::ReadOnly,
+                message: READ_ONLY_MESSAGE.into(),
+            };
+            self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
+            return;
+        }
+        let ctx = OpContext {
+            actor: Some(actor.clone()),
+            author: self.author_name(conn),
+            at: now_ms(),
+        };
+        match self.working.apply(&op, &ctx, &self.config.limits) {
+            Ok(applied) => {
+                self.working_seq += 1;
+                let seq = self.working_seq;
+                let message = encode(&ServerMessage::Applied(AppliedOp {
+                    seq,
+                    op_id: op_id.clone(),
+                    at: ctx.at,
+                    author: ctx.author.clone(),
+                    op: op.clone(),
+                    created: applied.created,
+                }));
+                self.remember(RecentOp {
+                    actor: actor.clone(),
+                    op_id: op_id.clone(),
+                    seq,
+                });
+                self.next_batch.ops.push(PendingOp {
+                    record: JournalRecord {
+                        seq,
+                        at: ctx.at,
+                        actor,
+                        author: ctx.author,
+                        op_id,
+                        op,
+                    },
+                    message,
+                });
+            }
+            Err(OpError { reason, message }) => {
+                let msg = encode(&ServerMessage::Rejected(Rejected {
+                    op_id,
+                    reason,
+                    message,
+                }));
+                self.send_to(conn, msg);
+            }
+        }
+    }
+
+    fn author_name(&self, conn: ConnId) -> Option<String> {
+        self.members.get(&conn).and_then(|m| m.name.clone())
+    }
+
+    fn remember(&mut self, r: RecentOp) {
+        self.recent
+            .insert((r.actor.clone(), r.op_id.clone()), r.seq);
+        self.recent_order.push_back(r);
+        while self.recent_order.len() > RECENT_OPS_CAP {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent.remove(&(old.actor, old.op_id));
+            }
+        }
+    }
+
+    /// Sends one message to every member. A member whose queue is full is closed with
+    /// [`TOO_SLOW`]; it will reconnect and catch up. Nobody waits for anybody.
+    fn broadcast(&mut self, msg: &Utf8Bytes) {
+        let mut slow = Vec::new();
+        for (conn, m) in &self.members {
+            if m.out.try_send(Outbound::Text(msg.clone())).is_err() {
+                slow.push(*conn);
+            }
+        }
+        self.drop_members(slow);
+    }
+
+    fn send_to(&mut self, conn: ConnId, msg: Utf8Bytes) {
+        let full = match self.members.get(&conn) {
+            Some(m) => m.out.try_send(Outbound::Text(msg)).is_err(),
+            None => false,
+        };
+        if full {
+            self.drop_members(vec![conn]);
+        }
+    }
+
+    fn drop_members(&mut self, conns: Vec<ConnId>) {
+        if conns.is_empty() {
+            return;
+        }
+        for conn in conns {
+            if let Some(mut m) = self.members.remove(&conn) {
+                tracing::info!(room = %self.room, conn, "closing a connection that cannot keep up");
+                kick(&mut m, TOO_SLOW);
+            }
+        }
+        self.broadcast_presence();
+    }
+}
+
+const TOO_SLOW: CloseReason = CloseReason {
+    code: protocol::close::TOO_SLOW,
+    reason: "too slow to keep up; reconnect to catch up",
+};
+
+const READ_ONLY_MESSAGE: &str = "The board is read-only for now: the server cannot save changes. Nothing already saved is lost.";
+
+fn kick(m: &mut Member, reason: CloseReason) {
+    if let Some(k) = m.kick.take() {
+        let _ = k.send(reason);
+    }
+}
+
+async fn wait_flight(
+    flight: &mut Option<Flight>,
+) -> Result<(Journal, Result<(), storage::StorageError>), tokio::task::JoinError> {
+    match flight {
+        Some(Flight::Batch { task, .. }) | Some(Flight::Compaction { task }) => task.await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,477 @@
+//! Files on disk: one folder per room under `<data-dir>/rooms/`, each with an atomic JSON
+//! snapshot and an append-only journal of confirmed operations. `docs/storage.md` describes
+//! the layout; this module is the only code that touches it.
+//!
+//! Every function here does blocking file I/O: call it from `spawn_blocking` or at start-up.
+
+use bothy_shared::ids::{ActorKey, OpId, RoomId};
+use bothy_shared::{Board, Limits, Op, OpContext};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The snapshot format version written to every snapshot file.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+const SNAPSHOT_FILE: &str = "snapshot.json";
+const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
+const JOURNAL_FILE: &str = "journal.log";
+/// A journal line longer than this cannot be a record the server wrote.
+const MAX_RECORD_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("i/o error on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the data directory {0} is in use by another Bothy process")]
+    Locked(PathBuf),
+    #[error("room {0} does not exist")]
+    NoSuchRoom(RoomId),
+    #[error("room {0} already exists")]
+    RoomExists(RoomId),
+    #[error("the snapshot {path} cannot be used: {reason}")]
+    BadSnapshot { path: PathBuf, reason: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A room's state as saved in `snapshot.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomSnapshot {
+    pub format: u32,
+    pub room: RoomId,
+    /// The sequence number of the last operation included in `board`.
+    pub seq: u64,
+    pub board: Board,
+    /// Recently applied operation ids, so a resend after a restart is still applied once.
+    pub recent_ops: Vec<RecentOp>,
+}
+
+/// One applied operation id, kept for de-duplication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecentOp {
+    pub actor: ActorKey,
+    pub op_id: OpId,
+    pub seq: u64,
+}
+
+/// One confirmed operation as written to the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalRecord {
+    pub seq: u64,
+    pub at: u64,
+    pub actor: ActorKey,
+    pub author: Option<String>,
+    pub op_id: OpId,
+    pub op: Op,
+}
+
+impl JournalRecord {
+    pub fn context(&self) -> OpContext {
+        OpContext {
+            actor: Some(self.actor.clone()),
+            author: self.author.clone(),
+            at: self.at,
+        }
+    }
+
+    /// The record as one journal line: `crc32c-hex SPACE json NEWLINE`. JSON never contains a raw
+    /// newline, so a line is a record.
+    pub fn encode(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("records always serialise");
+        let mut line = Vec::with_capacity(json.len() + 10);
+        line.extend_from_slice(format!("{:08x} ", crc32c::crc32c(&json)).as_bytes());
+        line.extend_from_slice(&json);
+        line.push(b'\n');
+        line
+    }
+}
+
+/// The data directory. Holds an exclusive lock so two servers never write the same files.
+#[derive(Debug)]
+pub struct Storage {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl Storage {
+    /// Creates the directory layout if needed and takes the lock.
+    pub fn open(root: &Path) -> Result<Self, StorageError> {
+        fs::create_dir_all(root.join("rooms")).map_err(io_err(root))?;
+        let lock_path = root.join("bothy.lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match fs4::fs_std::FileExt::try_lock_exclusive(&lock) {
+            Ok(true) => {}
+            Ok(false) => return Err(StorageError::Locked(root.to_owned())),
+            Err(e) => return Err(io_err(&lock_path)(e)),
+        }
+        Ok(Self {
+            root: root.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn room_dir(&self, room: &RoomId) -> PathBuf {
+        self.root.join("rooms").join(room.as_str())
+    }
+
+    pub fn room_exists(&self, room: &RoomId) -> bool {
+        self.room_dir(room).join(SNAPSHOT_FILE).is_file()
+    }
+
+    /// Creates a room with an empty board, durably: the folder and first snapshot are fsynced
+    /// before this returns.
+    pub fn create_room(&self, room: &RoomId, board: Board) -> Result<(), StorageError> {
+        let dir = self.room_dir(room);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::RoomExists(room.clone()));
+            }
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+        sync_dir(&self.root.join("rooms"))?;
+        let snapshot = RoomSnapshot {
+            format: SNAPSHOT_FORMAT,
+            room: room.clone(),
+            seq: 0,
+            board,
+            recent_ops: Vec::new(),
+        };
+        write_snapshot(&dir, &snapshot)?;
+        Ok(())
+    }
+
+    /// Checks that the data directory accepts a durable write (for `/healthz`).
+    pub fn probe_writable(&self) -> Result<(), StorageError> {
+        let path = self.root.join(".healthz");
+        let mut f = File::create(&path).map_err(io_err(&path))?;
+        f.write_all(b"ok").map_err(io_err(&path))?;
+        f.sync_data().map_err(io_err(&path))?;
+        Ok(())
+    }
+
+    /// Loads a room: its snapshot, then every journal record after it. See [`Recovery`] for what
+    /// happens to a torn or corrupt journal.
+    pub fn load_room(&self, room: &RoomId, limits: &Limits) -> Result<LoadedRoom, StorageError> {
+        let dir = self.room_dir(room);
+        if !dir.join(SNAPSHOT_FILE).is_file() {
+            return Err(StorageError::NoSuchRoom(room.clone()));
+        }
+        let snapshot = read_snapshot(&dir.join(SNAPSHOT_FILE), room, limits)?;
+        let mut state = RecoveredState::from_snapshot(snapshot);
+        let journal_path = dir.join(JOURNAL_FILE);
+        let recovery = replay_journal(&journal_path, &mut state)?;
+        let mut journal = Journal::open(&dir)?;
+        journal.records = state.replayed;
+        if let Recovery::SetAside { .. } = recovery {
+            // The damaged journal was moved aside; save what was recovered so the room starts
+            // from a clean snapshot and an empty journal.
+            compact(&dir, &state.to_snapshot(room), &mut journal)?;
+        }
+        Ok(LoadedRoom {
+            board: state.board,
+            seq: state.seq,
+            recent_ops: state.recent_ops,
+            journal,
+            recovery,
+        })
+    }
+}
+
+/// What recovery found in a room's journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Every record was whole and applied.
+    Clean { records: usize },
+    /// The last record was cut short (expected after a crash or power cut); it was never
+    /// confirmed, so it was dropped and the file truncated to the last whole record.
+    TornTail { records: usize, dropped_bytes: u64 },
+    /// A whole record failed its checksum or could not be applied. Everything before it was
+    /// recovered; the journal file was renamed to `set_aside` and never overwritten.
+    SetAside {
+        records: usize,
+        line: usize,
+        problem: String,
+        set_aside: PathBuf,
+    },
+}
+
+/// A room as read from disk.
+#[derive(Debug)]
+pub struct LoadedRoom {
+    pub board: Board,
+    pub seq: u64,
+    pub recent_ops: Vec<RecentOp>,
+    pub journal: Journal,
+    pub recovery: Recovery,
+}
+
+struct RecoveredState {
+    board: Board,
+    seq: u64,
+    recent_ops: Vec<RecentOp>,
+    replayed: usize,
+}
+
+impl RecoveredState {
+    fn from_snapshot(s: RoomSnapshot) -> Self {
+        Self {
+            board: s.board,
+            seq: s.seq,
+            recent_ops: s.recent_ops,
+            replayed: 0,
+        }
+    }
+
+    fn to_snapshot(&self, room: &RoomId) -> RoomSnapshot {
+        RoomSnapshot {
+            format: SNAPSHOT_FORMAT,
+            room: room.clone(),
+            seq: self.seq,
+            board: self.board.clone(),
+            recent_ops: self.recent_ops.clone(),
+        }
+    }
+
+    /// Applies one journal line, or says why it cannot be used.
+    fn apply_line(&mut self, line: &[u8]) -> Result<(), String> {
+        let record = decode_line(line)?;
+        if record.seq <= self.seq {
+            // Already in the snapshot: compaction was interrupted before the journal was
+            // emptied. Replay is idempotent by sequence number.
+            return Ok(());
+        }
+        if record.seq != self.seq + 1 {
+            return Err(format!("sequence {} follows {}", record.seq, self.seq));
+        }
+        self.board
+            .replay(&record.op, &record.context())
+            .map_err(|e| format!("operation {} cannot be applied: {e}", record.seq))?;
+        self.seq = record.seq;
+        self.recent_ops.push(RecentOp {
+            actor: record.actor,
+            op_id: record.op_id,
+            seq: record.seq,
+        });
+        self.replayed += 1;
+        Ok(())
+    }
+}
+
+/// Decodes one journal line (without its newline), checking the checksum.
+pub fn decode_line(line: &[u8]) -> Result<JournalRecord, String> {
+    if line.len() < 10 || line[8] != b' ' {
+        return Err("the line is not `checksum json`".into());
+    }
+    let crc_hex = std::str::from_utf8(&line[..8]).map_err(|_| "the checksum is not hex")?;
+    let crc = u32::from_str_radix(crc_hex, 16).map_err(|_| "the checksum is not hex")?;
+    let json = &line[9..];
+    if crc32c::crc32c(json) != crc {
+        return Err("the checksum does not match".into());
+    }
+    serde_json::from_slice(json).map_err(|e| format!("the record cannot be read: {e}"))
+}
+
+fn replay_journal(path: &Path, state: &mut RecoveredState) -> Result<Recovery, StorageError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Recovery::Clean { records: 0 }),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut good_end: u64 = 0;
+    let mut line_no = 0;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err(path))?;
+        if n == 0 {
+            return Ok(Recovery::Clean {
+                records: state.replayed,
+            });
+        }
+        line_no += 1;
+        if line.last() != Some(&b'\n') {
+            if n > MAX_RECORD_BYTES {
+                return set_aside(
+                    path,
+                    state,
+                    line_no,
+                    "a record is longer than any the server writes".into(),
+                );
+            }
+            // No newline: the last write was cut short. Drop it and truncate, so the next
+            // append starts on a clean line.
+            let len = fs::metadata(path).map_err(io_err(path))?.len();
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_err(path))?;
+            f.set_len(good_end).map_err(io_err(path))?;
+            f.sync_all().map_err(io_err(path))?;
+            tracing::warn!(path = %path.display(), dropped_bytes = len - good_end, "dropped a torn last journal record");
+            return Ok(Recovery::TornTail {
+                records: state.replayed,
+                dropped_bytes: len - good_end,
+            });
+        }
+        match state.apply_line(&line[..line.len() - 1]) {
+            Ok(()) => good_end += n as u64,
+            Err(problem) => return set_aside(path, state, line_no, problem),
+        }
+    }
+}
+
+fn set_aside(
+    path: &Path,
+    state: &RecoveredState,
+    line: usize,
+    problem: String,
+) -> Result<Recovery, StorageError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let aside = path.with_file_name(format!("journal.{stamp}.corrupt"));
+    fs::rename(path, &aside).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    tracing::error!(
+        journal = %path.display(),
+        set_aside = %aside.display(),
+        line,
+        %problem,
+        "journal record is damaged; recovered the records before it and set the file aside"
+    );
+    Ok(Recovery::SetAside {
+        records: state.replayed,
+        line,
+        problem,
+        set_aside: aside,
+    })
+}
+
+fn read_snapshot(
+    path: &Path,
+    room: &RoomId,
+    limits: &Limits,
+) -> Result<RoomSnapshot, StorageError> {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    let bad = |reason: String| StorageError::BadSnapshot {
+        path: path.to_owned(),
+        reason,
+    };
+    let snapshot: RoomSnapshot = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if snapshot.format != SNAPSHOT_FORMAT {
+        return Err(bad(format!(
+            "format {} is not {SNAPSHOT_FORMAT}",
+            snapshot.format
+        )));
+    }
+    if &snapshot.room != room {
+        return Err(bad(format!("it belongs to room {}", snapshot.room)));
+    }
+    snapshot.board.check_invariants(limits).map_err(bad)?;
+    Ok(snapshot)
+}
+
+/// Writes a snapshot atomically: temp file, fsync, rename over the old one, fsync the folder.
+pub fn write_snapshot(dir: &Path, snapshot: &RoomSnapshot) -> Result<(), StorageError> {
+    let tmp = dir.join(SNAPSHOT_TMP);
+    let json = serde_json::to_vec(snapshot).expect("snapshots always serialise");
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(&json).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    let dest = dir.join(SNAPSHOT_FILE);
+    fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+    sync_dir(dir)
+}
+
+/// Saves `snapshot` and then empties the journal. A crash between the two leaves records the
+/// snapshot already holds; replay skips them by sequence number.
+pub fn compact(
+    dir: &Path,
+    snapshot: &RoomSnapshot,
+    journal: &mut Journal,
+) -> Result<(), StorageError> {
+    write_snapshot(dir, snapshot)?;
+    journal.truncate()
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// A room's append-only journal file.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    dir: PathBuf,
+    /// Records written since the last snapshot.
+    pub records: usize,
+}
+
+impl Journal {
+    fn open(dir: &Path) -> Result<Self, StorageError> {
+        let path = dir.join(JOURNAL_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        sync_dir(dir)?;
+        Ok(Self {
+            file,
+            path,
+            dir: dir.to_owned(),
+            records: 0,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends whole encoded records and fsyncs. Only after this returns `Ok` may they be
+    /// confirmed. After an error the journal must not be used again (a failed fsync may have
+    /// dropped the data it reported on: "fsyncgate").
+    pub fn append(&mut self, encoded: &[u8], count: usize) -> Result<(), StorageError> {
+        self.file.write_all(encoded).map_err(io_err(&self.path))?;
+        self.file.sync_data().map_err(io_err(&self.path))?;
+        self.records += count;
+        Ok(())
+    }
+
+    fn truncate(&mut self) -> Result<(), StorageError> {
+        self.file.set_len(0).map_err(io_err(&self.path))?;
+        self.file.sync_all().map_err(io_err(&self.path))?;
+        self.records = 0;
+        Ok(())
+    }
+}

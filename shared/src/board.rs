@@ -1,0 +1,573 @@
+//! The board model and the one function that changes it.
+//!
+//! [`Board::apply`] validates an operation completely (caps, text, palette, bounds, ids,
+//! ownership) and applies it or changes nothing. [`Board::replay`] applies an operation the
+//! server already confirmed: it still checks that ids exist, so a replayed sequence can never
+//! break the board's invariants, but it does not re-check ownership or caps, which were
+//! decided when the operation was confirmed.
+
+use crate::ids::{ActorKey, NoteId, ThemeId};
+use crate::limits::Limits;
+use crate::op::{Colour, Op};
+use crate::text::{self, TextProblem};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A sticky note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub id: NoteId,
+    pub text: String,
+    pub colour: Colour,
+    pub x: f64,
+    pub y: f64,
+    /// The display name the author chose, or `null` for anonymous.
+    pub author: Option<String>,
+    /// Milliseconds since the Unix epoch, server clock.
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub theme: Option<ThemeId>,
+    /// Who may edit the note. Stored on the server; never sent to other participants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ActorKey>,
+}
+
+/// A named group of notes, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Theme {
+    pub id: ThemeId,
+    pub title: String,
+    pub notes: Vec<NoteId>,
+}
+
+/// One room's board.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    pub prompt: String,
+    #[serde(with = "by_id")]
+    pub notes: BTreeMap<NoteId, Note>,
+    #[serde(with = "by_id")]
+    pub themes: BTreeMap<ThemeId, Theme>,
+    /// The id the next note will get.
+    pub next_note_id: NoteId,
+    /// The id the next theme will get.
+    pub next_theme_id: ThemeId,
+}
+
+/// Who asks for an operation, and when.
+#[derive(Debug, Clone)]
+pub struct OpContext {
+    /// The actor asking; becomes the owner of a note it creates.
+    pub actor: Option<ActorKey>,
+    /// The display name shown as the author of a note it creates.
+    pub author: Option<String>,
+    /// Server time, milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// What an applied operation produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The id of the note or theme the operation created, if it created one.
+    pub created: Option<u64>,
+}
+
+/// Why an operation was refused, as a machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The operation could not be read (wrong fields or types).
+    Invalid,
+    TextEmpty,
+    TextTooLong,
+    TextControlCharacters,
+    OutOfBounds,
+    NotFound,
+    NotYours,
+    TooManyNotes,
+    TooManyThemes,
+    /// The room cannot save changes right now.
+    ReadOnly,
+}
+
+/// A refused operation: a reason code and a plain-English message for the author.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct OpError {
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+impl OpError {
+    pub fn new(reason: RejectReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+fn text_error(field: &str, problem: TextProblem) -> OpError {
+    match problem {
+        TextProblem::Empty => {
+            OpError::new(RejectReason::TextEmpty, format!("The {field} is empty."))
+        }
+        TextProblem::TooLong { max } => OpError::new(
+            RejectReason::TextTooLong,
+            format!("The {field} is too long: at most {max} characters."),
+        ),
+        TextProblem::ControlCharacter => OpError::new(
+            RejectReason::TextControlCharacters,
+            format!("The {field} contains characters that cannot be shown."),
+        ),
+    }
+}
+
+fn note_missing() -> OpError {
+    OpError::new(
+        RejectReason::NotFound,
+        "That note is not on this board any more.",
+    )
+}
+
+fn theme_missing() -> OpError {
+    OpError::new(
+        RejectReason::NotFound,
+        "That theme is not on this board any more.",
+    )
+}
+
+impl Board {
+    /// An empty board with a prompt.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            notes: BTreeMap::new(),
+            themes: BTreeMap::new(),
+            next_note_id: 1,
+            next_theme_id: 1,
+        }
+    }
+
+    /// Validates `op` completely against `limits` and the actor's rights, then applies it.
+    /// On error nothing has changed.
+    pub fn apply(&mut self, op: &Op, ctx: &OpContext, limits: &Limits) -> Result<Applied, OpError> {
+        self.check_live(op, ctx, limits)?;
+        self.apply_checked(op, ctx)
+    }
+
+    /// Applies an operation the server has already confirmed (journal recovery, a browser
+    /// following the room). Ids must still exist; ownership and caps are not re-checked.
+    pub fn replay(&mut self, op: &Op, ctx: &OpContext) -> Result<Applied, OpError> {
+        self.apply_checked(op, ctx)
+    }
+
+    /// The board as other participants may see it: the same, without owners.
+    pub fn public(&self) -> Board {
+        let mut b = self.clone();
+        for n in b.notes.values_mut() {
+            n.owner = None;
+        }
+        b
+    }
+
+    /// Ids of the notes this actor owns, in id order.
+    pub fn notes_owned_by(&self, actor: &ActorKey) -> Vec<NoteId> {
+        self.notes
+            .values()
+            .filter(|n| n.owner.as_ref() == Some(actor))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    fn own_note(&self, id: NoteId, ctx: &OpContext) -> Result<&Note, OpError> {
+        let note = self.notes.get(&id).ok_or_else(note_missing)?;
+        if note.owner.is_some() && note.owner != ctx.actor {
+            return Err(OpError::new(
+                RejectReason::NotYours,
+                "Only the person who wrote this note can change or delete it.",
+            ));
+        }
+        Ok(note)
+    }
+
+    fn check_position(x: f64, y: f64, limits: &Limits) -> Result<(), OpError> {
+        let ok = x.is_finite()
+            && y.is_finite()
+            && (0.0..=limits.board_width).contains(&x)
+            && (0.0..=limits.board_height).contains(&y);
+        if ok {
+            Ok(())
+        } else {
+            Err(OpError::new(
+                RejectReason::OutOfBounds,
+                format!(
+                    "A note's position must be within the board: x from 0 to {}, y from 0 to {}.",
+                    limits.board_width, limits.board_height
+                ),
+            ))
+        }
+    }
+
+    /// Everything a live operation must satisfy beyond what replay checks.
+    fn check_live(&self, op: &Op, ctx: &OpContext, limits: &Limits) -> Result<(), OpError> {
+        match op {
+            Op::CreateNote(o) => {
+                if self.notes.len() >= limits.notes_per_room {
+                    return Err(OpError::new(
+                        RejectReason::TooManyNotes,
+                        format!(
+                            "This board is full: at most {} notes.",
+                            limits.notes_per_room
+                        ),
+                    ));
+                }
+                text::check(&o.text, limits.note_text_chars, true)
+                    .map_err(|p| text_error("note", p))?;
+                Self::check_position(o.x, o.y, limits)
+            }
+            Op::EditNote(o) => {
+                self.own_note(o.note, ctx)?;
+                text::check(&o.text, limits.note_text_chars, true)
+                    .map_err(|p| text_error("note", p))
+            }
+            Op::RecolourNote(o) => self.own_note(o.note, ctx).map(|_| ()),
+            Op::DeleteNote(o) => self.own_note(o.note, ctx).map(|_| ()),
+            Op::MoveNote(o) => Self::check_position(o.x, o.y, limits),
+            Op::CreateTheme(o) => {
+                if self.themes.len() >= limits.themes_per_room {
+                    return Err(OpError::new(
+                        RejectReason::TooManyThemes,
+                        format!(
+                            "This board has the most themes it can hold ({}).",
+                            limits.themes_per_room
+                        ),
+                    ));
+                }
+                text::check(&o.title, limits.theme_title_chars, false)
+                    .map_err(|p| text_error("theme title", p))
+            }
+            Op::RenameTheme(o) => text::check(&o.title, limits.theme_title_chars, false)
+                .map_err(|p| text_error("theme title", p)),
+            Op::DeleteTheme(_) | Op::SetNoteTheme(_) => Ok(()),
+        }
+    }
+
+    /// Checks that every id the operation names exists, then changes the board.
+    fn apply_checked(&mut self, op: &Op, ctx: &OpContext) -> Result<Applied, OpError> {
+        match op {
+            Op::CreateNote(o) => {
+                if !(o.x.is_finite() && o.y.is_finite()) {
+                    return Err(OpError::new(
+                        RejectReason::OutOfBounds,
+                        "A note's position must be a number.",
+                    ));
+                }
+                let id = self.next_note_id;
+                self.next_note_id += 1;
+                self.notes.insert(
+                    id,
+                    Note {
+                        id,
+                        text: o.text.clone(),
+                        colour: o.colour,
+                        x: o.x,
+                        y: o.y,
+                        author: ctx.author.clone(),
+                        created_at: ctx.at,
+                        updated_at: ctx.at,
+                        theme: None,
+                        owner: ctx.actor.clone(),
+                    },
+                );
+                Ok(Applied { created: Some(id) })
+            }
+            Op::EditNote(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.text = o.text.clone();
+                note.updated_at = ctx.at;
+                Ok(Applied::default())
+            }
+            Op::RecolourNote(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.colour = o.colour;
+                note.updated_at = ctx.at;
+                Ok(Applied::default())
+            }
+            Op::MoveNote(o) => {
+                if !(o.x.is_finite() && o.y.is_finite()) {
+                    return Err(OpError::new(
+                        RejectReason::OutOfBounds,
+                        "A note's position must be a number.",
+                    ));
+                }
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.x = o.x;
+                note.y = o.y;
+                note.updated_at = ctx.at;
+                Ok(Applied::default())
+            }
+            Op::DeleteNote(o) => {
+                let note = self.notes.remove(&o.note).ok_or_else(note_missing)?;
+                if let Some(t) = note.theme.and_then(|t| self.themes.get_mut(&t)) {
+                    t.notes.retain(|&n| n != o.note);
+                }
+                Ok(Applied::default())
+            }
+            Op::CreateTheme(o) => {
+                let id = self.next_theme_id;
+                self.next_theme_id += 1;
+                self.themes.insert(
+                    id,
+                    Theme {
+                        id,
+                        title: o.title.clone(),
+                        notes: Vec::new(),
+                    },
+                );
+                Ok(Applied { created: Some(id) })
+            }
+            Op::RenameTheme(o) => {
+                let theme = self.themes.get_mut(&o.theme).ok_or_else(theme_missing)?;
+                theme.title = o.title.clone();
+                Ok(Applied::default())
+            }
+            Op::DeleteTheme(o) => {
+                let theme = self.themes.remove(&o.theme).ok_or_else(theme_missing)?;
+                for id in theme.notes {
+                    if let Some(n) = self.notes.get_mut(&id) {
+                        n.theme = None;
+                    }
+                }
+                Ok(Applied::default())
+            }
+            Op::SetNoteTheme(o) => {
+                if !self.notes.contains_key(&o.note) {
+                    return Err(note_missing());
+                }
+                if let Some(t) = o.theme {
+                    if !self.themes.contains_key(&t) {
+                        return Err(theme_missing());
+                    }
+                }
+                // Everything named exists: from here on nothing can fail.
+                let note = self.notes.get_mut(&o.note).expect("checked above");
+                if let Some(old) = note.theme.take().and_then(|t| self.themes.get_mut(&t)) {
+                    old.notes.retain(|&n| n != o.note);
+                }
+                note.theme = o.theme;
+                note.updated_at = ctx.at;
+                if let Some(theme) = o.theme.and_then(|t| self.themes.get_mut(&t)) {
+                    let at = o
+                        .position
+                        .map_or(theme.notes.len(), |p| (p as usize).min(theme.notes.len()));
+                    theme.notes.insert(at, o.note);
+                }
+                Ok(Applied::default())
+            }
+        }
+    }
+
+    /// Checks the board's invariants: used on every board read from a file, so a damaged or
+    /// hand-made snapshot is refused rather than served.
+    pub fn check_invariants(&self, limits: &Limits) -> Result<(), String> {
+        text::check(&self.prompt, limits.prompt_chars, true)
+            .map_err(|p| format!("prompt: {}", text_error("prompt", p)))?;
+        for (id, note) in &self.notes {
+            if *id >= self.next_note_id {
+                return Err(format!("note {id} is not below next_note_id"));
+            }
+            if !(note.x.is_finite() && note.y.is_finite()) {
+                return Err(format!("note {id} has a position that is not a number"));
+            }
+            text::check(&note.text, limits.note_text_chars, true)
+                .map_err(|p| format!("note {id}: {}", text_error("note", p)))?;
+            if let Some(name) = &note.author {
+                text::check(name, limits.display_name_chars, false)
+                    .map_err(|p| format!("note {id}: {}", text_error("author name", p)))?;
+            }
+            match note.theme {
+                None => {}
+                Some(t) => {
+                    let theme = self
+                        .themes
+                        .get(&t)
+                        .ok_or_else(|| format!("note {id} names missing theme {t}"))?;
+                    if theme.notes.iter().filter(|&&n| n == *id).count() != 1 {
+                        return Err(format!("note {id} is not listed exactly once in theme {t}"));
+                    }
+                }
+            }
+        }
+        for (id, theme) in &self.themes {
+            if *id >= self.next_theme_id {
+                return Err(format!("theme {id} is not below next_theme_id"));
+            }
+            text::check(&theme.title, limits.theme_title_chars, false)
+                .map_err(|p| format!("theme {id}: {}", text_error("theme title", p)))?;
+            for n in &theme.notes {
+                let note = self
+                    .notes
+                    .get(n)
+                    .ok_or_else(|| format!("theme {id} lists missing note {n}"))?;
+                if note.theme != Some(*id) {
+                    return Err(format!("theme {id} lists note {n}, which is not in it"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serialises a map keyed by id as a JSON list (simpler for browsers), and refuses duplicate or
+/// mismatched ids when reading one.
+mod by_id {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub trait HasId {
+        fn id(&self) -> u64;
+    }
+    impl HasId for super::Note {
+        fn id(&self) -> u64 {
+            self.id
+        }
+    }
+    impl HasId for super::Theme {
+        fn id(&self) -> u64 {
+            self.id
+        }
+    }
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        map: &BTreeMap<u64, T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<BTreeMap<u64, T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + HasId,
+    {
+        let list = Vec::<T>::deserialize(d)?;
+        let mut map = BTreeMap::new();
+        for item in list {
+            let id = item.id();
+            if map.insert(id, item).is_some() {
+                return Err(D::Error::custom(format!("id {id} appears twice")));
+            }
+        }
+        Ok(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::*;
+
+    fn ctx(who: &str) -> OpContext {
+        OpContext {
+            actor: Some(ActorKey::new(who)),
+            author: None,
+            at: 1,
+        }
+    }
+
+    fn create(b: &mut Board, who: &str) -> NoteId {
+        let op = Op::CreateNote(CreateNote {
+            text: "hello".into(),
+            colour: Colour::Yellow,
+            x: 10.0,
+            y: 10.0,
+        });
+        b.apply(&op, &ctx(who), &Limits::default())
+            .unwrap()
+            .created
+            .unwrap()
+    }
+
+    #[test]
+    fn only_the_author_edits_or_deletes() {
+        let mut b = Board::new("p");
+        let id = create(&mut b, "alice");
+        let del = Op::DeleteNote(DeleteNote { note: id });
+        let err = b.apply(&del, &ctx("bob"), &Limits::default()).unwrap_err();
+        assert_eq!(err.reason, RejectReason::NotYours);
+        assert!(b.apply(&del, &ctx("alice"), &Limits::default()).is_ok());
+        assert!(b.notes.is_empty());
+    }
+
+    #[test]
+    fn out_of_bounds_and_huge_coordinates_are_refused() {
+        let mut b = Board::new("p");
+        let id = create(&mut b, "a");
+        for (x, y) in [(1e308, 0.0), (-1.0, 0.0), (0.0, 1e9), (f64::NAN, 0.0)] {
+            let op = Op::MoveNote(MoveNote { note: id, x, y });
+            let err = b.apply(&op, &ctx("a"), &Limits::default()).unwrap_err();
+            assert_eq!(err.reason, RejectReason::OutOfBounds);
+        }
+    }
+
+    #[test]
+    fn theme_membership_stays_consistent() {
+        let mut b = Board::new("p");
+        let limits = Limits::default();
+        let n = create(&mut b, "a");
+        let t1 = b
+            .apply(
+                &Op::CreateTheme(CreateTheme {
+                    title: "One".into(),
+                }),
+                &ctx("a"),
+                &limits,
+            )
+            .unwrap()
+            .created
+            .unwrap();
+        let t2 = b
+            .apply(
+                &Op::CreateTheme(CreateTheme {
+                    title: "Two".into(),
+                }),
+                &ctx("a"),
+                &limits,
+            )
+            .unwrap()
+            .created
+            .unwrap();
+        for t in [Some(t1), Some(t2), Some(t2), None, Some(t1)] {
+            let op = Op::SetNoteTheme(SetNoteTheme {
+                note: n,
+                theme: t,
+                position: Some(7),
+            });
+            b.apply(&op, &ctx("b"), &limits).unwrap();
+            b.check_invariants(&limits).unwrap();
+        }
+        b.apply(
+            &Op::DeleteTheme(DeleteTheme { theme: t1 }),
+            &ctx("b"),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(b.notes[&n].theme, None);
+        b.check_invariants(&limits).unwrap();
+    }
+
+    #[test]
+    fn duplicate_ids_in_a_file_are_refused() {
+        let json = r#"{"prompt":"p","notes":[
+            {"id":1,"text":"a","colour":"blue","x":0,"y":0,"author":null,"created_at":0,"updated_at":0,"theme":null},
+            {"id":1,"text":"b","colour":"blue","x":0,"y":0,"author":null,"created_at":0,"updated_at":0,"theme":null}],
+            "themes":[],"next_note_id":2,"next_theme_id":1}"#;
+        let err = serde_json::from_str::<Board>(json).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+}

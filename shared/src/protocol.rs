@@ -1,0 +1,273 @@
+//! The WebSocket protocol, version [`PROTOCOL_VERSION`]. Every message is one JSON text frame
+//! with a `type` field. `docs/protocol.md` shows a literal example of each, and the tests in
+//! `shared/tests/wire.rs` pin those examples.
+//!
+//! The room is fixed by the URL at upgrade (`/ws/{room}`), never by a field in a message.
+
+use crate::board::{Board, RejectReason};
+use crate::ids::{NoteId, OpId};
+use crate::op::Op;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The protocol version this build speaks. A join with another version is closed with
+/// [`close::BAD_JOIN`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// WebSocket close codes the server uses, with the reason text it sends.
+pub mod close {
+    /// The server is shutting down; reconnect shortly.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame was sent; Bothy speaks JSON text frames only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A frame or message was larger than the server's limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The room could not be opened (its files could not be read).
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// The first message was not a valid `join`, or its protocol version is not supported.
+    pub const BAD_JOIN: u16 = 4000;
+    /// No `join` arrived in time after the upgrade.
+    pub const JOIN_TIMEOUT: u16 = 4001;
+    /// The room in the URL does not exist.
+    pub const NO_SUCH_ROOM: u16 = 4004;
+    /// The connection could not keep up with the room; reconnect to catch up.
+    pub const TOO_SLOW: u16 = 4008;
+}
+
+/// A message from a browser to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The first message on every connection.
+    Join(Join),
+    /// Ask for an operation on the board.
+    Op(OpMessage),
+    /// Keep-alive; the server answers `pong`.
+    Ping(Empty),
+}
+
+/// A message with no fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// Must be [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The browser's random identity token (kept in local storage), so a reload or reconnect is
+    /// the same person. It is never sent back or shown to anyone.
+    pub token: String,
+    /// The last sequence number this browser saw in this room, if any: the server then sends
+    /// only what was missed.
+    #[serde(default)]
+    pub last_seq: Option<u64>,
+    /// The display name to show on new notes; `null` or absent for anonymous.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpMessage {
+    /// Chosen by the client; a resend with the same id is applied at most once.
+    pub op_id: OpId,
+    pub op: Op,
+}
+
+/// A message from the server to a browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to `join`: the board (or `null` when only missed changes follow) at `seq`.
+    Welcome(Welcome),
+    /// A confirmed, saved operation, sent to everyone in the room including its author.
+    Applied(AppliedOp),
+    /// A resent operation that was already applied at `seq` (sent to its author only).
+    AlreadyApplied(AlreadyApplied),
+    /// An operation that was refused (sent to its author only). Nothing changed.
+    Rejected(Rejected),
+    /// How many people are in the room now.
+    Presence(Presence),
+    /// The room cannot save changes for now, so it accepts none.
+    ReadOnly(Notice),
+    /// A message that could not be used (the connection stays open).
+    Error(ErrorMessage),
+    /// The answer to `ping`.
+    Pong(Empty),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Welcome {
+    pub version: u32,
+    pub room: String,
+    /// The sequence number of the last operation included.
+    pub seq: u64,
+    /// The whole board, or `null` when the browser's `last_seq` was recent: then the `applied`
+    /// messages it missed follow, up to `seq`.
+    pub board: Option<Board>,
+    /// Ids of the notes this person wrote (they may edit and delete them).
+    pub mine: Vec<NoteId>,
+    /// People in the room, this one included.
+    pub presence: u32,
+    /// True when the room cannot save changes for now.
+    pub read_only: bool,
+}
+
+/// The same message as [`Welcome`] for sending, with the board as pre-serialised JSON so a
+/// room serialises its board once per change, not once per person joining.
+#[derive(Debug, Serialize)]
+pub struct WelcomeOut<'a> {
+    #[serde(rename = "type")]
+    pub kind: WelcomeTag,
+    pub version: u32,
+    pub room: &'a str,
+    pub seq: u64,
+    pub board: Option<&'a RawValue>,
+    pub mine: &'a [NoteId],
+    pub presence: u32,
+    pub read_only: bool,
+}
+
+/// Always serialises as `"welcome"`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WelcomeTag {
+    Welcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedOp {
+    pub seq: u64,
+    pub op_id: OpId,
+    /// Server time the operation was applied, milliseconds since the Unix epoch.
+    pub at: u64,
+    /// The author as shown to others: their display name, or `null` when anonymous.
+    pub author: Option<String>,
+    pub op: Op,
+    /// The id of the note or theme this operation created, if any.
+    pub created: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlreadyApplied {
+    pub op_id: OpId,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejected {
+    pub op_id: OpId,
+    pub reason: RejectReason,
+    /// Plain English, for the author.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub message: String,
+}
+
+/// Why a message could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON at all.
+    MalformedJson,
+    /// JSON, but the `type` is missing or not one this server knows.
+    UnknownType,
+    /// A known `type` with missing, extra or wrongly typed fields.
+    InvalidMessage,
+    /// A second `join` on the same connection.
+    AlreadyJoined,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorMessage {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Why a text frame could not be read as a [`ClientMessage`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The `op_id` of an `op` message whose operation could not be read, so the author can be
+    /// sent a `rejected` for it.
+    pub op_id: Option<OpId>,
+}
+
+/// Reads one client message. On failure, says what kind of failure it was; the happy path parses
+/// once.
+pub fn decode_client_message(text: &str) -> Result<ClientMessage, DecodeError> {
+    let err = match serde_json::from_str::<ClientMessage>(text) {
+        Ok(m) => return Ok(m),
+        Err(e) => e,
+    };
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(DecodeError {
+                code: ErrorCode::MalformedJson,
+                message: format!("The message is not valid JSON ({}).", short(&e.to_string())),
+                op_id: None,
+            });
+        }
+    };
+    let kind = value.get("type").and_then(|t| t.as_str());
+    match kind {
+        Some("join") | Some("op") | Some("ping") => {}
+        _ => {
+            return Err(DecodeError {
+                code: ErrorCode::UnknownType,
+                message: "The message has no known \"type\" (expected join, op or ping).".into(),
+                op_id: None,
+            });
+        }
+    }
+    let op_id = if kind == Some("op") {
+        value
+            .get("op_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| OpId::parse(s).ok())
+    } else {
+        None
+    };
+    Err(DecodeError {
+        code: ErrorCode::InvalidMessage,
+        message: format!(
+            "The {} message is not right: {}.",
+            kind.unwrap_or("?"),
+            short(&err.to_string())
+        ),
+        op_id,
+    })
+}
+
+/// Keeps error text short: serde's messages can quote the input.
+fn short(s: &str) -> String {
+    const MAX: usize = 160;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(MAX).collect();
+        out.push('…');
+        out
+    }
+}
