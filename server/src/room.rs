@@ -406,7 +406,7 @@ impl RoomActor {
             }
             Command::Leave { conn } => {
                 if self.members.remove(&conn).is_some() {
-                    self.broadcast_presence();
+                    self.broadcast_presence(None);
                 }
             }
         }
@@ -417,11 +417,18 @@ impl RoomActor {
         people.len() as u32
     }
 
-    fn broadcast_presence(&mut self) {
+    /// Tells every member (but `except`, who already knows) how many people are here.
+    fn broadcast_presence(&mut self, except: Option<ConnId>) {
         let msg = encode(&ServerMessage::Presence(Presence {
             count: self.presence(),
         }));
-        self.broadcast(&msg);
+        let mut slow = Vec::new();
+        for (conn, m) in &self.members {
+            if Some(*conn) != except && m.out.try_send(Outbound::Text(msg.clone())).is_err() {
+                slow.push(*conn);
+            }
+        }
+        self.drop_members(slow);
     }
 
     fn join(&mut self, req: JoinRequest) {
@@ -482,7 +489,7 @@ impl RoomActor {
         }
         self.members.insert(req.conn, member);
         if is_new_person {
-            self.broadcast_presence();
+            self.broadcast_presence(Some(req.conn));
         }
     }
 
@@ -614,7 +621,7 @@ impl RoomActor {
                 kick(&mut m, TOO_SLOW);
             }
         }
-        self.broadcast_presence();
+        self.broadcast_presence(None);
     }
 }
 

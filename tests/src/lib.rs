@@ -1,1 +1,541 @@
+//! Test support: a real Bothy server on `127.0.0.1:0` with a temporary data directory, the real
+//! `bothy` binary for crash tests, and a typed WebSocket client whose every receive has a
+//! deadline (tests wait for events, they never sleep).
+//!
+//! # Layout
+//! - [`TestServer`]: the server in this process, stopped on drop.
+//! - [`BinaryServer`]: the `bothy` binary as a child process, for SIGKILL and SIGTERM tests.
+//! - [`Client`]: a WebSocket client speaking the protocol, with `recv`, `recv_until`,
+//!   `expect_close`.
+//! - [`Replica`]: a board kept up to date from `welcome` and `applied` messages, as a browser does.
+//! - [`http`]: a minimal HTTP/1.1 client for the JSON API.
 
+pub mod http;
+
+use bothy_server::ServerConfig;
+use bothy_shared::protocol::{
+    ClientMessage, Join, OpMessage, PROTOCOL_VERSION, ServerMessage, Welcome,
+};
+use bothy_shared::{Board, Op, OpContext, OpId};
+use futures_util::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A server running in this process on an ephemeral port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+    /// Kept so the directory lives as long as the server, when the server made it.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server with default settings and a fresh temporary data directory.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with a fresh data directory and settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut s = Self::start_in(tmp.path(), tweak).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data directory (to test restarts).
+    pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = ServerConfig {
+            data_dir: dir.to_owned(),
+            ..ServerConfig::default()
+        };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move {
+            bothy_server::serve(listener, config, token)
+                .await
+                .expect("server runs");
+        });
+        Self {
+            addr,
+            data_dir: dir.to_owned(),
+            shutdown,
+            task: Some(task),
+            _tmp: None,
+        }
+    }
+
+    /// Shuts down gracefully and waits until every room is saved.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("server stops in time")
+                .expect("server task ends cleanly");
+        }
+    }
+
+    /// Creates a room through the HTTP API and returns its id.
+    pub async fn create_room(&self, prompt: &str) -> String {
+        create_room(self.addr, prompt).await
+    }
+
+    pub async fn client(&self, room: &str) -> Client {
+        Client::connect(self.addr, room).await
+    }
+
+    /// Connects and joins with a fresh identity; returns the client and its welcome.
+    pub async fn joined(&self, room: &str) -> (Client, Welcome) {
+        let mut c = self.client(room).await;
+        let w = c.join(None).await;
+        (c, w)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Creates a room through `POST /api/rooms`.
+pub async fn create_room(addr: SocketAddr, prompt: &str) -> String {
+    let body = serde_json::json!({ "prompt": prompt }).to_string();
+    let res = http::request(addr, "POST", "/api/rooms", Some(&body), &[]).await;
+    assert_eq!(res.status, 201, "room created: {}", res.body);
+    let v: serde_json::Value = serde_json::from_str(&res.body).expect("json");
+    v["room"].as_str().expect("room id").to_owned()
+}
+
+/// The real `bothy` binary as a child process (built by `make test` before the tests run).
+pub struct BinaryServer {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+/// Path of the `bothy` binary next to the test binaries.
+pub fn bothy_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("BOTHY_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/bothy
+    let path = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("bothy"))
+        .expect("target dir");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --bin bothy` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+impl BinaryServer {
+    /// Starts `bothy serve` on an ephemeral port and waits for the line that gives the address.
+    pub fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        let mut child = Command::new(bothy_binary())
+            .arg("serve")
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra_args)
+            .env("BOTHY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("bothy starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("bothy printed its address before exiting")
+                .expect("stdout readable");
+            if let Some(rest) = line.split("http://").nth(1) {
+                let addr = rest.split('/').next().expect("addr");
+                break addr.parse().expect("socket address");
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { addr, child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGKILL: the process gets no chance to save anything.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: sending a signal to our own child process.
+        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(rc, 0, "SIGTERM sent");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "bothy did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // polling a process exit, not a sync
+        }
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A random identity token, as a browser makes one.
+pub fn new_token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| {
+            let c = rng.random_range(0..36u8);
+            (if c < 10 { b'0' + c } else { b'a' + c - 10 }) as char
+        })
+        .collect()
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the server did with the connection when it closed it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Closed {
+    Frame {
+        code: u16,
+        reason: String,
+    },
+    /// The TCP connection ended without a close frame.
+    NoFrame,
+}
+
+/// A typed WebSocket client.
+pub struct Client {
+    ws: Ws,
+    pub token: String,
+    pub name: Option<String>,
+    next_op: u64,
+    /// Every message received so far, in order (see [`Client::take_received`]).
+    received: Vec<ServerMessage>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, room: &str) -> Self {
+        let url = format!("ws://{addr}/ws/{room}");
+        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("websocket connects");
+        Self {
+            ws,
+            token: new_token(),
+            name: None,
+            next_op: 0,
+            received: Vec::new(),
+        }
+    }
+
+    /// Joins with this client's token and waits for the welcome.
+    pub async fn join(&mut self, last_seq: Option<u64>) -> Welcome {
+        let join = ClientMessage::Join(Join {
+            version: PROTOCOL_VERSION,
+            token: self.token.clone(),
+            last_seq,
+            name: self.name.clone(),
+        });
+        self.send(&join).await;
+        match self.recv().await {
+            ServerMessage::Welcome(w) => w,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        let text = serde_json::to_string(msg).expect("serialise");
+        self.send_raw(&text).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_message(&mut self, msg: Message) {
+        self.ws.send(msg).await.expect("send");
+    }
+
+    /// A fresh op id for this client.
+    pub fn op_id(&mut self) -> OpId {
+        self.next_op += 1;
+        OpId::parse(&format!("{}-{}", &self.token[..8], self.next_op)).expect("op id")
+    }
+
+    /// Sends an op with a fresh id and returns the id.
+    pub async fn op(&mut self, op: Op) -> OpId {
+        let op_id = self.op_id();
+        self.send_op(op_id.clone(), op).await;
+        op_id
+    }
+
+    pub async fn send_op(&mut self, op_id: OpId, op: Op) {
+        self.send(&ClientMessage::Op(OpMessage { op_id, op })).await;
+    }
+
+    /// The next server message, or panic after the deadline.
+    pub async fn recv(&mut self) -> ServerMessage {
+        match self.try_recv(DEADLINE).await {
+            Ok(m) => m,
+            Err(closed) => panic!("connection closed while waiting for a message: {closed:?}"),
+        }
+    }
+
+    /// The next server message, or how the connection closed. Panics after `wait`.
+    pub async fn try_recv(&mut self, wait: Duration) -> Result<ServerMessage, Closed> {
+        loop {
+            let msg = tokio::time::timeout(wait, self.ws.next())
+                .await
+                .expect("a message arrives before the deadline");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let m: ServerMessage = serde_json::from_str(&t)
+                        .unwrap_or_else(|e| panic!("bad server message {t}: {e}"));
+                    self.received.push(m.clone());
+                    return Ok(m);
+                }
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return Err(Closed::Frame {
+                        code: code.into(),
+                        reason: reason.to_string(),
+                    });
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                    return Err(Closed::NoFrame);
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Receives until `pred` matches, returning that message and everything before it.
+    pub async fn recv_until(
+        &mut self,
+        mut pred: impl FnMut(&ServerMessage) -> bool,
+    ) -> Vec<ServerMessage> {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.recv().await;
+            let done = pred(&m);
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Waits for the confirmation (`applied` with this op id) or rejection of one op.
+    pub async fn outcome(&mut self, op_id: &OpId) -> ServerMessage {
+        let seen = self
+            .recv_until(|m| match m {
+                ServerMessage::Applied(a) => &a.op_id == op_id,
+                ServerMessage::Rejected(r) => &r.op_id == op_id,
+                ServerMessage::AlreadyApplied(a) => &a.op_id == op_id,
+                _ => false,
+            })
+            .await;
+        seen.into_iter().last().expect("at least one")
+    }
+
+    /// Waits for the server to close the connection and returns the close code.
+    pub async fn expect_close(&mut self) -> Closed {
+        loop {
+            match self.try_recv(DEADLINE).await {
+                Ok(_) => continue,
+                Err(c) => return c,
+            }
+        }
+    }
+
+    /// Every message received since the last call, in order.
+    pub fn take_received(&mut self) -> Vec<ServerMessage> {
+        std::mem::take(&mut self.received)
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// A board kept up to date the way a browser keeps it: from the welcome, then every `applied`.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub board: Board,
+    pub seq: u64,
+}
+
+impl Replica {
+    pub fn from_welcome(w: &Welcome) -> Self {
+        Self {
+            board: w.board.clone().expect("welcome with a board"),
+            seq: w.seq,
+        }
+    }
+
+    /// Follows one server message. Panics if sequence numbers skip or an op does not apply.
+    pub fn follow(&mut self, msg: &ServerMessage) {
+        match msg {
+            ServerMessage::Welcome(w) => {
+                if let Some(b) = &w.board {
+                    self.board = b.clone();
+                    self.seq = w.seq;
+                }
+            }
+            ServerMessage::Applied(a) => {
+                if a.seq <= self.seq {
+                    return;
+                }
+                assert_eq!(
+                    a.seq,
+                    self.seq + 1,
+                    "sequence numbers arrive in order with no gap"
+                );
+                let ctx = OpContext {
+                    actor: None,
+                    author: a.author.clone(),
+                    at: a.at,
+                };
+                let applied = self.board.replay(&a.op, &ctx).expect("confirmed ops apply");
+                assert_eq!(applied.created, a.created, "same ids as the server");
+                self.seq = a.seq;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Short constructors for operations.
+pub mod ops {
+    use bothy_shared::op::*;
+    use bothy_shared::{NoteId, ThemeId};
+
+    pub fn create_note(text: &str) -> Op {
+        Op::CreateNote(CreateNote {
+            text: text.into(),
+            colour: Colour::Yellow,
+            x: 100.0,
+            y: 100.0,
+        })
+    }
+    pub fn edit_note(note: NoteId, text: &str) -> Op {
+        Op::EditNote(EditNote {
+            note,
+            text: text.into(),
+        })
+    }
+    pub fn recolour_note(note: NoteId, colour: Colour) -> Op {
+        Op::RecolourNote(RecolourNote { note, colour })
+    }
+    pub fn move_note(note: NoteId, x: f64, y: f64) -> Op {
+        Op::MoveNote(MoveNote { note, x, y })
+    }
+    pub fn delete_note(note: NoteId) -> Op {
+        Op::DeleteNote(DeleteNote { note })
+    }
+    pub fn create_theme(title: &str) -> Op {
+        Op::CreateTheme(CreateTheme {
+            title: title.into(),
+        })
+    }
+    pub fn rename_theme(theme: ThemeId, title: &str) -> Op {
+        Op::RenameTheme(RenameTheme {
+            theme,
+            title: title.into(),
+        })
+    }
+    pub fn delete_theme(theme: ThemeId) -> Op {
+        Op::DeleteTheme(DeleteTheme { theme })
+    }
+    pub fn set_theme(note: NoteId, theme: Option<ThemeId>, position: Option<u32>) -> Op {
+        Op::SetNoteTheme(SetNoteTheme {
+            note,
+            theme,
+            position,
+        })
+    }
+}
+
+impl Client {
+    /// Connects with a 4 KiB receive buffer, so a client that stops reading backs up quickly.
+    pub async fn connect_small_buffer(addr: SocketAddr, room: &str) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        let stream = socket.connect(addr).await.expect("tcp connect");
+        let url = format!("ws://{addr}/ws/{room}");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket connects");
+        Self {
+            ws,
+            token: new_token(),
+            name: None,
+            next_op: 0,
+            received: Vec::new(),
+        }
+    }
+
+    /// Sends a ping and returns every message received before the pong: a barrier that shows
+    /// what the server had sent this client up to now, without sleeping.
+    pub async fn sync(&mut self) -> Vec<ServerMessage> {
+        self.send(&ClientMessage::Ping(Default::default())).await;
+        let mut seen = self
+            .recv_until(|m| matches!(m, ServerMessage::Pong(_)))
+            .await;
+        seen.pop();
+        seen
+    }
+
+    /// Sends an op and waits for its outcome; panics unless it was applied. Returns the
+    /// `applied` message.
+    pub async fn apply(&mut self, op: Op) -> bothy_shared::protocol::AppliedOp {
+        let id = self.op(op).await;
+        match self.outcome(&id).await {
+            ServerMessage::Applied(a) => a,
+            other => panic!("expected applied, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Live behaviour over real sockets: convergence, isolation, rejections, reconnects,
+//! slow consumers and presence.
+
+use bothy_shared::RejectReason;
+use bothy_shared::op::Colour;
+use bothy_shared::protocol::ServerMessage;
+use bothy_tests::ops::*;
+use bothy_tests::{Client, Closed, Replica, TestServer};
+
+fn applied_seqs(msgs: &[ServerMessage]) -> Vec<u64> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMessage::Applied(a) => Some(a.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_clients_converge_on_every_kind_of_change() {
+    let server = TestServer::start().await;
+    let room = server.create_room("What is working well?").await;
+    let (mut a, wa) = server.joined(&room).await;
+    let (mut b, wb) = server.joined(&room).await;
+    assert_eq!(wa.board.as_ref().unwrap().prompt, "What is working well?");
+    let mut ra = Replica::from_welcome(&wa);
+    let mut rb = Replica::from_welcome(&wb);
+
+    let note = a
+        .apply(create_note("The buddy scheme"))
+        .await
+        .created
+        .unwrap();
+    let theme = b.apply(create_theme("People")).await.created.unwrap();
+    a.apply(edit_note(note, "The buddy scheme helps new volunteers"))
+        .await;
+    a.apply(recolour_note(note, Colour::Green)).await;
+    b.apply(move_note(note, 250.5, 40.0)).await;
+    b.apply(set_theme(note, Some(theme), Some(0))).await;
+    b.apply(rename_theme(theme, "People and support")).await;
+    let second = b.apply(create_note("Clear agendas")).await.created.unwrap();
+    b.apply(delete_note(second)).await;
+
+    // Both follow every applied message in order and end with the same board.
+    a.sync().await;
+    b.sync().await;
+    for m in a.take_received().iter() {
+        ra.follow(m);
+    }
+    for m in b.take_received().iter() {
+        rb.follow(m);
+    }
+    // Each saw every change, its own confirmations included, in order.
+    assert_eq!(ra.seq, 9);
+    assert_eq!(rb.seq, 9);
+    assert_eq!(ra.board, rb.board);
+    let (_c, wc) = server.joined(&room).await;
+    assert_eq!(
+        wc.board.as_ref().unwrap(),
+        &ra.board,
+        "a newcomer sees the same board"
+    );
+    let n = &ra.board.notes[&note];
+    assert_eq!(n.text, "The buddy scheme helps new volunteers");
+    assert_eq!(n.colour, Colour::Green);
+    assert_eq!((n.x, n.y), (250.5, 40.0));
+    assert_eq!(n.theme, Some(theme));
+    assert_eq!(ra.board.themes[&theme].title, "People and support");
+    assert!(!ra.board.notes.contains_key(&second));
+}
+
+#[tokio::test]
+async fn rooms_are_isolated() {
+    let server = TestServer::start().await;
+    let one = server.create_room("Room one").await;
+    let two = server.create_room("Room two").await;
+    let (mut a, _) = server.joined(&one).await;
+    let (mut b, wb) = server.joined(&two).await;
+    let note = a
+        .apply(create_note("only in room one"))
+        .await
+        .created
+        .unwrap();
+    // b received nothing from room one.
+    let seen = b.sync().await;
+    assert!(applied_seqs(&seen).is_empty(), "room two saw {seen:?}");
+    // The same note id in room two names nothing there.
+    let id = b.op(delete_note(note)).await;
+    match b.outcome(&id).await {
+        ServerMessage::Rejected(r) => assert_eq!(r.reason, RejectReason::NotFound),
+        other => panic!("{other:?}"),
+    }
+    let (_c, wc) = server.joined(&two).await;
+    assert_eq!(wc.board, wb.board);
+    assert_eq!(wc.seq, 0);
+}
+
+#[tokio::test]
+async fn a_refused_op_goes_to_its_author_only_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let room = server.create_room("Ideas").await;
+    let (mut a, _) = server.joined(&room).await;
+    let (mut b, _) = server.joined(&room).await;
+    let mine = a.apply(create_note("mine")).await.created.unwrap();
+    b.sync().await;
+
+    let cases = [
+        (create_note(&"x".repeat(501)), RejectReason::TextTooLong),
+        (create_note("   "), RejectReason::TextEmpty),
+        (
+            create_note("bell\u{7}"),
+            RejectReason::TextControlCharacters,
+        ),
+        (move_note(mine, 1e308, 0.0), RejectReason::OutOfBounds),
+        (move_note(999, 1.0, 1.0), RejectReason::NotFound),
+        (set_theme(mine, Some(42), None), RejectReason::NotFound),
+        (rename_theme(7, "nope"), RejectReason::NotFound),
+    ];
+    for (op, reason) in cases {
+        let id = b.op(op).await;
+        match b.outcome(&id).await {
+            ServerMessage::Rejected(r) => {
+                assert_eq!(r.reason, reason);
+                assert!(!r.message.is_empty());
+            }
+            other => panic!("expected rejection, got {other:?}"),
+        }
+    }
+    // Someone else's note cannot be edited, recoloured or deleted.
+    for op in [
+        edit_note(mine, "changed"),
+        recolour_note(mine, Colour::Pink),
+        delete_note(mine),
+    ] {
+        let id = b.op(op).await;
+        match b.outcome(&id).await {
+            ServerMessage::Rejected(r) => assert_eq!(r.reason, RejectReason::NotYours),
+            other => panic!("{other:?}"),
+        }
+    }
+    // a saw none of it.
+    assert!(a.sync().await.is_empty());
+    let (_c, w) = server.joined(&room).await;
+    assert_eq!(w.seq, 1);
+    assert_eq!(w.board.unwrap().notes[&mine].text, "mine");
+}
+
+#[tokio::test]
+async fn a_resent_op_is_applied_exactly_once() {
+    let server = TestServer::start().await;
+    let room = server.create_room("Ideas").await;
+    let mut a = server.client(&room).await;
+    a.join(None).await;
+    // Sent, then the connection drops before the confirmation is read.
+    let op_id = a.op_id();
+    a.send_op(op_id.clone(), create_note("sent once")).await;
+    let token = a.token.clone();
+    a.close().await;
+
+    let mut again = server.client(&room).await;
+    again.token = token.clone();
+    let w = again.join(Some(0)).await;
+    again.send_op(op_id.clone(), create_note("sent once")).await;
+    let outcome = again.outcome(&op_id).await;
+    // Either the first send was applied (and this is a duplicate), or it was not and this
+    // applies it; never both.
+    let msgs = again.sync().await;
+    let board = {
+        let (_c, w2) = server.joined(&room).await;
+        w2.board.unwrap()
+    };
+    let copies = board
+        .notes
+        .values()
+        .filter(|n| n.text == "sent once")
+        .count();
+    assert_eq!(
+        copies, 1,
+        "welcome {w:?}, outcome {outcome:?}, then {msgs:?}"
+    );
+
+    // And once more, after it is surely confirmed: always already_applied.
+    again.send_op(op_id.clone(), create_note("sent once")).await;
+    match again.outcome(&op_id).await {
+        ServerMessage::AlreadyApplied(a) => assert_eq!(a.seq, 1),
+        other => panic!("{other:?}"),
+    }
+    // The same op id from another person is a different op.
+    let mut other = server.client(&room).await;
+    other.join(None).await;
+    other.send_op(op_id.clone(), create_note("sent once")).await;
+    assert!(matches!(
+        other.outcome(&op_id).await,
+        ServerMessage::Applied(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_gets_what_it_missed() {
+    let server = TestServer::start().await;
+    let room = server.create_room("Ideas").await;
+    let (mut a, _) = server.joined(&room).await;
+    let (mut b, wb) = server.joined(&room).await;
+    let mut rb = Replica::from_welcome(&wb);
+    let note = a.apply(create_note("before")).await.created.unwrap();
+    for m in b.sync().await.iter() {
+        rb.follow(m);
+    }
+    let (token, seen) = (b.token.clone(), rb.seq);
+    b.close().await;
+
+    a.apply(edit_note(note, "after")).await;
+    a.apply(create_theme("Later")).await;
+    a.apply(set_theme(note, Some(1), None)).await;
+
+    let mut b = server.client(&room).await;
+    b.token = token;
+    let w = b.join(Some(seen)).await;
+    assert!(w.board.is_none(), "recent reconnect: only what was missed");
+    assert_eq!(w.seq, 4);
+    assert_eq!(w.mine, Vec::<u64>::new());
+    let missed = b.sync().await;
+    assert_eq!(applied_seqs(&missed), vec![2, 3, 4]);
+    for m in &missed {
+        rb.follow(m);
+    }
+    let (_c, fresh) = server.joined(&room).await;
+    assert_eq!(rb.board, fresh.board.unwrap());
+
+    // A client that says nothing of what it saw, or something impossible, gets the board.
+    let mut c = server.client(&room).await;
+    assert!(c.join(Some(999)).await.board.is_some());
+}
+
+#[tokio::test]
+async fn welcome_lists_the_notes_this_person_wrote() {
+    let server = TestServer::start().await;
+    let room = server.create_room("Ideas").await;
+    let (mut a, _) = server.joined(&room).await;
+    let (mut b, _) = server.joined(&room).await;
+    let n1 = a.apply(create_note("a1")).await.created.unwrap();
+    let _n2 = b.apply(create_note("b1")).await.created.unwrap();
+    let mut again = server.client(&room).await;
+    again.token = a.token.clone();
+    let w = again.join(None).await;
+    assert_eq!(w.mine, vec![n1]);
+    // Nobody's identity is in the board others receive.
+    let text = serde_json::to_string(&w).unwrap();
+    assert!(!text.contains("owner"), "{text}");
+    assert!(!text.contains(&a.token) && !text.contains(&b.token));
+}
+
+#[tokio::test]
+async fn presence_counts_people_not_tabs() {
+    let server = TestServer::start().await;
+    let room = server.create_room("Ideas").await;
+    let (mut a, wa) = server.joined(&room).await;
+    assert_eq!(wa.presence, 1);
+    let (b, wb) = server.joined(&room).await;
+    assert_eq!(wb.presence, 2);
+    let counts = |msgs: Vec<ServerMessage>| -> Vec<u32> {
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                ServerMessage::Presence(p) => Some(p.count),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(counts(a.sync().await), vec![2]);
+    // The same person in a second tab is still one person.
+    let mut tab = server.client(&room).await;
+    tab.token = a.token.clone();
+    assert_eq!(tab.join(None).await.presence, 2);
+    assert!(counts(a.sync().await).is_empty());
+    b.close().await;
+    let seen = a
+        .recv_until(|m| matches!(m, ServerMessage::Presence(_)))
+        .await;
+    assert_eq!(counts(seen), vec![1]);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_the_others_keep_going() {
+    let server = TestServer::start_with(|c| {
+        c.queue_len = 16;
+        c.limits.note_text_chars = 16_000;
+        c.write_timeout = std::time::Duration::from_secs(120);
+    })
+    .await;
+    let room = server.create_room("Ideas").await;
+    let (mut writer, _) = server.joined(&room).await;
+    let (mut watcher, ww) = server.joined(&room).await;
+    let mut slow = Client::connect_small_buffer(server.addr, &room).await;
+    let ws = slow.join(None).await;
+    let mut rw = Replica::from_welcome(&ww);
+
+    let big = "x".repeat(15_000);
+    let note = writer.apply(create_note("a note")).await.created.unwrap();
+    // ~600 × 15 KB = 9 MB: far more than the slow client's socket buffers and queue hold.
+    let total = 600;
+    let watcher_task = tokio::spawn(async move {
+        let msgs = watcher
+            .recv_until(|m| matches!(m, ServerMessage::Applied(a) if a.seq == total + 1))
+            .await;
+        for m in &msgs {
+            rw.follow(m);
+        }
+        (watcher, rw)
+    });
+    for i in 0..total {
+        writer.apply(edit_note(note, &format!("{i}{big}"))).await;
+    }
+    let (_watcher, rw) = watcher_task.await.unwrap();
+    assert_eq!(rw.seq, total + 1, "the watcher got every change");
+
+    // The slow client now reads: what fitted in its buffers, then a close with 4008.
+    let mut last_seq = ws.seq;
+    let closed = loop {
+        match slow.try_recv(bothy_tests::DEADLINE).await {
+            Ok(ServerMessage::Applied(a)) => last_seq = a.seq,
+            Ok(_) => {}
+            Err(c) => break c,
+        }
+    };
+    assert!(
+        matches!(closed, Closed::Frame { code: 4008, .. }),
+        "closed with {closed:?}"
+    );
+    assert!(
+        last_seq < total + 1,
+        "the slow client was cut off before the end"
+    );
+
+    // It rejoins and catches up to the same board.
+    let mut back = server.client(&room).await;
+    back.token = slow.token.clone();
+    let w = back.join(Some(last_seq)).await;
+    let mut rs = match &w.board {
+        Some(_) => Replica::from_welcome(&w),
+        None => panic!("far behind: expected the whole board"),
+    };
+    for m in back.sync().await.iter() {
+        rs.follow(m);
+    }
+    assert_eq!(rs.board, rw.board);
+}
