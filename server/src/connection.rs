@@ -303,19 +303,21 @@ fn classify_read_error(e: &axum::Error) -> (u16, &'static str) {
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut out: mpsc::Receiver<Outbound>,
-    mut kick: oneshot::Receiver<CloseReason>,
+    kick: oneshot::Receiver<CloseReason>,
     mut close_rx: oneshot::Receiver<CloseReason>,
     shutdown: CancellationToken,
     done: CancellationToken,
     write_timeout: Duration,
 ) {
+    // `None` once the room has dropped its side without kicking (the connection never joined,
+    // or the room ended): the writer then keeps serving the reader.
+    let mut kick = Some(kick);
     let reason = loop {
         tokio::select! {
             biased;
-            r = &mut kick => match r {
+            r = async { kick.as_mut().expect("guarded").await }, if kick.is_some() => match r {
                 Ok(r) => break Some(r),
-                // The room dropped its side without kicking (it ended): keep serving the reader.
-                Err(_) => kick = oneshot::channel().1,
+                Err(_) => kick = None,
             },
             _ = shutdown.cancelled() => break Some(CloseReason { code: close::GOING_AWAY, reason: "the server is restarting; reconnect shortly" }),
             r = &mut close_rx => match r {

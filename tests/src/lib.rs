@@ -156,10 +156,15 @@ pub fn bothy_binary() -> PathBuf {
 impl BinaryServer {
     /// Starts `bothy serve` on an ephemeral port and waits for the line that gives the address.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", data_dir, extra_args)
+    }
+
+    /// Starts `bothy serve` on a given address (to restart on the same port after a kill).
+    pub fn start_on(bind: &str, data_dir: &Path, extra_args: &[&str]) -> Self {
         let mut child = Command::new(bothy_binary())
             .arg("serve")
             .arg("--bind")
-            .arg("127.0.0.1:0")
+            .arg(bind)
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
@@ -258,18 +263,25 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr, room: &str) -> Self {
-        let url = format!("ws://{addr}/ws/{room}");
-        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+        tokio::time::timeout(DEADLINE, Self::try_connect(addr, room))
             .await
             .expect("connect in time")
-            .expect("websocket connects");
-        Self {
+            .expect("websocket connects")
+    }
+
+    /// Connects, or says why not (the server may be down in crash tests).
+    pub async fn try_connect(addr: SocketAddr, room: &str) -> Result<Self, String> {
+        let url = format!("ws://{addr}/ws/{room}");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
             ws,
             token: new_token(),
             name: None,
             next_op: 0,
             received: Vec::new(),
-        }
+        })
     }
 
     /// Joins with this client's token and waits for the welcome.
