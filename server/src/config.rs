@@ -85,6 +85,7 @@ impl ServeArgs {
             compact_every: self.compact_every.max(1),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             limits,
+            faults: Default::default(),
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub compact_every: usize,
     pub shutdown_timeout: Duration,
     pub limits: Limits,
+    /// Injected disk faults (tests only; none by default).
+    pub faults: storage::Faults,
 }
 
 impl Default for ServerConfig {
@@ -70,7 +72,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let data_dir = config.data_dir.clone();
-    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir))
+    let faults = config.faults.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, faults))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
     let tracker = TaskTracker::new();

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The snapshot format version written to every snapshot file.
 pub const SNAPSHOT_FORMAT: u32 = 1;
@@ -95,16 +97,44 @@ impl JournalRecord {
     }
 }
 
+/// Injected disk faults, for tests of what happens when the disk fails (the same code path as a
+/// real `ENOSPC` or `EIO`). Off unless a test turns it on.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Journal bytes that may still be written, across all rooms; once spent, every journal
+    /// write fails with "no space left on device". `None`: no fault.
+    journal_budget: Option<Arc<AtomicI64>>,
+}
+
+impl Faults {
+    /// Journal writes fail once `bytes` more bytes have been written.
+    pub fn fail_journal_after(bytes: i64) -> Self {
+        Self {
+            journal_budget: Some(Arc::new(AtomicI64::new(bytes))),
+        }
+    }
+
+    fn check_journal_write(&self, len: usize) -> io::Result<()> {
+        match &self.journal_budget {
+            Some(budget) if budget.fetch_sub(len as i64, Ordering::SeqCst) < len as i64 => {
+                Err(io::Error::from_raw_os_error(28)) // ENOSPC
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The data directory. Holds an exclusive lock so two servers never write the same files.
 #[derive(Debug)]
 pub struct Storage {
     root: PathBuf,
     _lock: File,
+    faults: Faults,
 }
 
 impl Storage {
     /// Creates the directory layout if needed and takes the lock.
-    pub fn open(root: &Path) -> Result<Self, StorageError> {
+    pub fn open(root: &Path, faults: Faults) -> Result<Self, StorageError> {
         fs::create_dir_all(root.join("rooms")).map_err(io_err(root))?;
         let lock_path = root.join("bothy.lock");
         let lock = OpenOptions::new()
@@ -121,6 +151,7 @@ impl Storage {
         Ok(Self {
             root: root.to_owned(),
             _lock: lock,
+            faults,
         })
     }
 
@@ -179,7 +210,7 @@ impl Storage {
         let mut state = RecoveredState::from_snapshot(snapshot);
         let journal_path = dir.join(JOURNAL_FILE);
         let recovery = replay_journal(&journal_path, &mut state)?;
-        let mut journal = Journal::open(&dir)?;
+        let mut journal = Journal::open(&dir, self.faults.clone())?;
         journal.records = state.replayed;
         if let Recovery::SetAside { .. } = recovery {
             // The damaged journal was moved aside; save what was recovered so the room starts
@@ -281,7 +312,16 @@ pub fn decode_line(line: &[u8]) -> Result<JournalRecord, String> {
     if line.len() < 10 || line[8] != b' ' {
         return Err("the line is not `checksum json`".into());
     }
-    let crc_hex = std::str::from_utf8(&line[..8]).map_err(|_| "the checksum is not hex")?;
+    // Exactly the lowercase hex the server writes: `from_str_radix` alone would also take
+    // uppercase, and a bit flip from 'a' to 'A' would go unnoticed.
+    let crc_hex = &line[..8];
+    if !crc_hex
+        .iter()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err("the checksum is not lowercase hex".into());
+    }
+    let crc_hex = std::str::from_utf8(crc_hex).map_err(|_| "the checksum is not hex")?;
     let crc = u32::from_str_radix(crc_hex, 16).map_err(|_| "the checksum is not hex")?;
     let json = &line[9..];
     if crc32c::crc32c(json) != crc {
@@ -431,6 +471,7 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 #[derive(Debug)]
 pub struct Journal {
     file: File,
+    faults: Faults,
     path: PathBuf,
     dir: PathBuf,
     /// Records written since the last snapshot.
@@ -438,7 +479,7 @@ pub struct Journal {
 }
 
 impl Journal {
-    fn open(dir: &Path) -> Result<Self, StorageError> {
+    fn open(dir: &Path, faults: Faults) -> Result<Self, StorageError> {
         let path = dir.join(JOURNAL_FILE);
         let file = OpenOptions::new()
             .create(true)
@@ -448,6 +489,7 @@ impl Journal {
         sync_dir(dir)?;
         Ok(Self {
             file,
+            faults,
             path,
             dir: dir.to_owned(),
             records: 0,
@@ -462,6 +504,9 @@ impl Journal {
     /// confirmed. After an error the journal must not be used again (a failed fsync may have
     /// dropped the data it reported on: "fsyncgate").
     pub fn append(&mut self, encoded: &[u8], count: usize) -> Result<(), StorageError> {
+        self.faults
+            .check_journal_write(encoded.len())
+            .map_err(io_err(&self.path))?;
         self.file.write_all(encoded).map_err(io_err(&self.path))?;
         self.file.sync_data().map_err(io_err(&self.path))?;
         self.records += count;
