@@ -245,10 +245,7 @@ impl Reader {
         while let Some(text) = self.next_text(done).await {
             let sent = match protocol::decode_client_message(&text) {
                 Ok(ClientMessage::Op(m)) => room.op(self.conn, m.op_id, m.op).await,
-                Ok(ClientMessage::Ping(Empty {})) => {
-                    self.reply(&ServerMessage::Pong(Empty {}));
-                    Ok(())
-                }
+                Ok(ClientMessage::Ping(Empty {})) => room.ping(self.conn).await,
                 Ok(ClientMessage::Join(_)) => {
                     self.error(
                         ErrorCode::AlreadyJoined,

@@ -13,7 +13,7 @@ use crate::storage::{
 use axum::extract::ws::Utf8Bytes;
 use bothy_shared::ids::{ActorKey, NoteId, OpId, RoomId};
 use bothy_shared::protocol::{
-    self, AlreadyApplied, AppliedOp, Notice, Presence, Rejected, ServerMessage, WelcomeOut,
+    self, AlreadyApplied, AppliedOp, Empty, Notice, Presence, Rejected, ServerMessage, WelcomeOut,
     WelcomeTag,
 };
 use bothy_shared::{Board, Limits, Op, OpContext, OpError, RejectReason};
@@ -73,6 +73,7 @@ enum Command {
     Join(JoinRequest),
     Op { conn: ConnId, op_id: OpId, op: Op },
     Reject { conn: ConnId, rejected: Rejected },
+    Ping { conn: ConnId },
     Leave { conn: ConnId },
 }
 
@@ -111,6 +112,15 @@ impl RoomHandle {
             .map_err(|_| RoomClosed)
     }
 
+    /// Answers `pong` once every change accepted before it has been saved and sent, so a ping is
+    /// a barrier a client can wait on.
+    pub async fn ping(&self, conn: ConnId) -> Result<(), RoomClosed> {
+        self.tx
+            .send(Command::Ping { conn })
+            .await
+            .map_err(|_| RoomClosed)
+    }
+
     pub async fn leave(&self, conn: ConnId) {
         let _ = self.tx.send(Command::Leave { conn }).await;
     }
@@ -140,8 +150,16 @@ struct PendingOp {
 #[derive(Default)]
 struct Batch {
     ops: Vec<PendingOp>,
-    /// `already_applied` answers for resends of operations that are not yet durable.
-    deferred: Vec<(ConnId, Utf8Bytes)>,
+    /// Replies that must wait until the batch is durable.
+    deferred: Vec<Deferred>,
+}
+
+/// A reply held until the operations before it are saved.
+enum Deferred {
+    /// `already_applied` for a resend of an operation that is not yet durable.
+    Confirmation(ConnId, Utf8Bytes),
+    /// `pong`, sent after everything accepted before the ping.
+    Pong(ConnId),
 }
 
 impl Batch {
@@ -352,8 +370,11 @@ impl RoomActor {
             }
             self.broadcast(&op.message);
         }
-        for (conn, msg) in batch.deferred {
-            self.send_to(conn, msg);
+        for d in batch.deferred {
+            match d {
+                Deferred::Confirmation(conn, msg) => self.send_to(conn, msg),
+                Deferred::Pong(conn) => self.send_to(conn, encode(&ServerMessage::Pong(Empty {}))),
+            }
         }
         self.board_json = None;
     }
@@ -365,10 +386,18 @@ impl RoomActor {
         self.journal = None;
         self.read_only.store(true, Ordering::Relaxed);
         let mut lost = Vec::new();
-        if let Some(b) = unsaved {
+        let mut pongs = Vec::new();
+        for b in unsaved
+            .into_iter()
+            .chain([std::mem::take(&mut self.next_batch)])
+        {
             lost.extend(b.ops);
+            // Confirmations of unsaved ops are dropped: those ops are rejected below.
+            pongs.extend(b.deferred.into_iter().filter_map(|d| match d {
+                Deferred::Pong(conn) => Some(conn),
+                Deferred::Confirmation(..) => None,
+            }));
         }
-        lost.extend(std::mem::take(&mut self.next_batch).ops);
         self.working = self.confirmed.clone();
         self.working_seq = self.confirmed_seq;
         let confirmed_seq = self.confirmed_seq;
@@ -395,6 +424,9 @@ impl RoomActor {
             message: READ_ONLY_MESSAGE.into(),
         }));
         self.broadcast(&notice);
+        for conn in pongs {
+            self.send_to(conn, encode(&ServerMessage::Pong(Empty {})));
+        }
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -403,6 +435,13 @@ impl RoomActor {
             Command::Op { conn, op_id, op } => self.op(conn, op_id, op),
             Command::Reject { conn, rejected } => {
                 self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
+            }
+            Command::Ping { conn } => {
+                if self.next_batch.ops.is_empty() && self.flight.is_none() {
+                    self.send_to(conn, encode(&ServerMessage::Pong(Empty {})));
+                } else {
+                    self.next_batch.deferred.push(Deferred::Pong(conn));
+                }
             }
             Command::Leave { conn } => {
                 if self.members.remove(&conn).is_some() {
@@ -516,7 +555,9 @@ impl RoomActor {
                 self.send_to(conn, msg);
             } else {
                 // Not durable yet: answer once its batch is saved.
-                self.next_batch.deferred.push((conn, msg));
+                self.next_batch
+                    .deferred
+                    .push(Deferred::Confirmation(conn, msg));
             }
             return;
         }
