@@ -164,8 +164,9 @@ async fn upgrade(
         .max_frame_size(state.max_message_bytes)
         // Small buffers keep an idle connection cheap; tungstenite's default is 128 KiB each.
         .read_buffer_size(4 * 1024)
+        // Write each message out at once. (No cap on the write buffer: a welcome carries the whole
+        // board, which can be megabytes; the outgoing queue is what bounds a slow reader.)
         .write_buffer_size(0)
-        .max_write_buffer_size(state.max_message_bytes * 4)
         .on_upgrade(move |socket| {
             tracker.track_future(connection::run(
                 socket,

@@ -348,10 +348,8 @@ impl Board {
                 if !self.notes.contains_key(&o.note) {
                     return Err(note_missing());
                 }
-                if let Some(t) = o.theme {
-                    if !self.themes.contains_key(&t) {
-                        return Err(theme_missing());
-                    }
+                if o.theme.is_some_and(|t| !self.themes.contains_key(&t)) {
+                    return Err(theme_missing());
                 }
                 // Everything named exists: from here on nothing can fail.
                 let note = self.notes.get_mut(&o.note).expect("checked above");

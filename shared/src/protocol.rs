@@ -75,7 +75,15 @@ pub struct Join {
 pub struct OpMessage {
     /// Chosen by the client; a resend with the same id is applied at most once.
     pub op_id: OpId,
+    #[serde(deserialize_with = "object_only")]
     pub op: Op,
+}
+
+/// Reads an operation only from a JSON object: serde's internally tagged enums would also take
+/// an array whose first item is the tag, where unknown-field checks do not apply.
+fn object_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    Op::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
 }
 
 /// A message from the server to a browser.
@@ -216,6 +224,18 @@ pub struct DecodeError {
 /// Reads one client message. On failure, says what kind of failure it was; the happy path parses
 /// once.
 pub fn decode_client_message(text: &str) -> Result<ClientMessage, DecodeError> {
+    // Messages are JSON objects; the array forms serde would also accept are refused.
+    if !text.trim_start().starts_with('{') {
+        let code = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(_) => ErrorCode::UnknownType,
+            Err(_) => ErrorCode::MalformedJson,
+        };
+        return Err(DecodeError {
+            code,
+            message: "A message must be a JSON object with a \"type\".".into(),
+            op_id: None,
+        });
+    }
     let err = match serde_json::from_str::<ClientMessage>(text) {
         Ok(m) => return Ok(m),
         Err(e) => e,

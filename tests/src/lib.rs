@@ -299,6 +299,30 @@ impl Client {
         }
     }
 
+    /// Joins, or says how the connection closed (crash tests, where the server may vanish).
+    pub async fn try_join(&mut self, last_seq: Option<u64>) -> Result<Welcome, Closed> {
+        let join = ClientMessage::Join(Join {
+            version: PROTOCOL_VERSION,
+            token: self.token.clone(),
+            last_seq,
+            name: self.name.clone(),
+        });
+        self.try_send(&join).await?;
+        match self.try_recv(DEADLINE).await? {
+            ServerMessage::Welcome(w) => Ok(w),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    /// Sends, or says the connection is gone.
+    pub async fn try_send(&mut self, msg: &ClientMessage) -> Result<(), Closed> {
+        let text = serde_json::to_string(msg).expect("serialise");
+        self.ws
+            .send(Message::text(text))
+            .await
+            .map_err(|_| Closed::NoFrame)
+    }
+
     pub async fn send(&mut self, msg: &ClientMessage) {
         let text = serde_json::to_string(msg).expect("serialise");
         self.send_raw(&text).await;

@@ -344,3 +344,23 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_keep_going() {
     }
     assert_eq!(rs.board, rw.board);
 }
+
+#[tokio::test]
+async fn a_big_board_is_welcomed_whole() {
+    // 300 notes of 2,000 characters: a welcome of over half a megabyte.
+    let server = TestServer::start_with(|c| {
+        c.limits.note_text_chars = 2000;
+        c.limits.notes_per_room = 300;
+    })
+    .await;
+    let room = server.create_room("Long answers").await;
+    let (mut a, _) = server.joined(&room).await;
+    for i in 0..300 {
+        let text = format!("{i} {}", "long answer ".repeat(170));
+        a.apply(create_note(&text[..2000])).await;
+    }
+    let (_b, w) = server.joined(&room).await;
+    let board = w.board.unwrap();
+    assert_eq!(board.notes.len(), 300);
+    assert!(serde_json::to_string(&board).unwrap().len() > 600_000);
+}
