@@ -130,7 +130,8 @@ pub async fn create_room(addr: SocketAddr, prompt: &str) -> String {
 /// The real `bothy` binary as a child process (built by `make test` before the tests run).
 pub struct BinaryServer {
     pub addr: SocketAddr,
-    child: Child,
+    /// `None` once the process has been killed or has exited.
+    child: Option<Child>,
 }
 
 /// Path of the `bothy` binary next to the test binaries.
@@ -187,42 +188,41 @@ impl BinaryServer {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { addr, child }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        Self {
+            addr,
+            child: Some(child),
+        }
     }
 
     /// SIGKILL: the process gets no chance to save anything.
     pub fn kill9(mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("wait");
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill");
+        child.wait().expect("wait");
     }
 
-    /// SIGTERM, then wait for the exit status.
+    /// SIGTERM, then wait (up to the deadline) for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
         // SAFETY: sending a signal to our own child process.
-        let rc = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         assert_eq!(rc, 0, "SIGTERM sent");
-        let started = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "bothy did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20)); // polling a process exit, not a sync
-        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        rx.recv_timeout(DEADLINE)
+            .expect("bothy exits after SIGTERM")
+            .expect("exit status")
     }
 }
 
 impl Drop for BinaryServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
