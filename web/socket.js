@@ -1,0 +1,86 @@
+// The connection to the room: join, reconnect with backoff, online/offline. No DOM.
+// The socket URL comes from the page's own location.
+
+const CLOSE_NO_SUCH_ROOM = 4004;
+const CLOSE_BAD_JOIN = 4000;
+
+export class RoomSocket {
+  /**
+   * @param {string} room
+   * @param {{join: () => object, onMessage: (msg: object) => void,
+   *          onStatus: (status: 'connecting'|'connected'|'reconnecting'|'offline') => void,
+   *          onFatal: (code: number) => void}} hooks
+   */
+  constructor(room, hooks) {
+    this.room = room;
+    this.hooks = hooks;
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = false;
+    addEventListener('offline', () => this.goOffline());
+    addEventListener('online', () => this.reconnectNow());
+  }
+
+  url() {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${scheme}//${location.host}/ws/${encodeURIComponent(this.room)}`;
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    if (!navigator.onLine) { this.hooks.onStatus('offline'); return; }
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.addEventListener('open', () => ws.send(JSON.stringify(this.hooks.join())));
+    ws.addEventListener('message', (e) => {
+      let msg;
+      try { msg = JSON.parse(e.data); } catch { return; }
+      if (msg.type === 'welcome') { this.attempt = 0; this.hooks.onStatus('connected'); }
+      this.hooks.onMessage(msg);
+    });
+    ws.addEventListener('close', (e) => {
+      if (this.ws !== ws) return; // replaced on purpose
+      this.ws = null;
+      if (e.code === CLOSE_NO_SUCH_ROOM || e.code === CLOSE_BAD_JOIN) {
+        this.stopped = true;
+        this.hooks.onFatal(e.code);
+        return;
+      }
+      if (!navigator.onLine) { this.hooks.onStatus('offline'); return; }
+      this.hooks.onStatus('reconnecting');
+      // Backoff with jitter: 0.5 s, 1 s, 2 s … up to 10 s.
+      const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+      this.attempt += 1;
+      this.timer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  /** Sends if connected; returns whether it went out. */
+  send(msg) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  get open() { return this.ws?.readyState === WebSocket.OPEN; }
+
+  goOffline() {
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    clearTimeout(this.timer);
+    this.hooks.onStatus('offline');
+  }
+
+  /** Drops the current connection (if any) and joins again at once, e.g. after a name change. */
+  reconnectNow() {
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.attempt = 0;
+    this.hooks.onStatus('reconnecting');
+    this.connect();
+  }
+}
