@@ -49,7 +49,7 @@ function board(room) {
   const state = () => {
     const pendingNotes = store.pending.filter((p) => p.op.kind === 'create_note')
       .map((p) => ({ op_id: p.op_id, text: p.op.text, colour: p.op.colour }));
-    return { board: store.board, mine: store.mine, presence: store.presence, pendingNotes,
+    return { board: store.board, mine: store.mine, presence: store.presence, pendingNotes, online: socket?.open,
       pendingIds: new Set(), announce: (s) => announcer.say(s) };
   };
   const render = () => view.render(state());

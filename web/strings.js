@@ -53,6 +53,7 @@ export const strings = {
   anonymous: 'Anonymous',
   you: 'You',
   notSent: 'Not sent yet',
+  sending: 'Sending…',
   moveTo: 'Move to…',
   noTheme: 'No theme',
   pickUp: 'Pick up',

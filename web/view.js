@@ -87,6 +87,7 @@ export class BoardView {
     this.renamingTheme = null;
     this.previews = new Map(); // note id → {x, y} shown until the server confirms a move
     this.lastOrder = [];
+    this.ownDeletes = new Set(); // notes this person deleted: no "someone else" announcement
 
     this.heading = el('h1', { id: 'prompt-h', tabindex: '-1', text: t.loading });
     this.presence = el('p', { class: 'presence' });
@@ -177,18 +178,32 @@ export class BoardView {
     document.title = `${board.prompt} – ${t.appName}`;
     this.presence.textContent = t.people(state.presence);
     const active = document.activeElement;
-    const focusNote = active?.closest?.('[data-note-id]');
-    const focus = focusNote && this.notes.contains(focusNote)
-      ? { id: focusNote.dataset.noteId, key: active.dataset.key || 'note' } : null;
+    const inNotes = this.notes.contains(active);
+    const focusNote = inNotes ? active.closest('[data-note-id]') : null;
+    const focus = focusNote ? { id: focusNote.dataset.noteId, key: active.dataset.key || 'note' } : null;
+    // Controls with an id (theme buttons, rename and edit boxes) get focus back by id,
+    // with the text and cursor as they were.
+    const activeId = inNotes && active.id ? active.id : null;
+    const typed = activeId && 'selectionStart' in active ? [active.value, active.selectionStart, active.selectionEnd] : null;
     const wasEditing = this.editing && document.getElementById(`edit-${this.editing.id}`);
     if (wasEditing) this.editing.draft = wasEditing.value;
+    const wasRenaming = this.renamingTheme != null && document.getElementById(`rename-${this.renamingTheme}`);
+    if (wasRenaming) this.renameDraft = wasRenaming.value;
 
     const content = this.viewName === 'board' ? this.renderBoard(state) : this.renderList(state);
     this.notes.replaceChildren(...content);
     this.notes.classList.toggle('board-view', this.viewName === 'board');
 
     const order = [...this.notes.querySelectorAll('[data-note-id]')].map((n) => n.dataset.noteId);
-    if (focus) this.restoreFocus(focus, order, state);
+    const again = activeId && document.getElementById(activeId);
+    if (again) {
+      again.focus();
+      if (typed) { again.value = typed[0]; again.setSelectionRange(typed[1], typed[2]); }
+    } else if (focus) {
+      this.restoreFocus(focus, order, state);
+    } else if (inNotes) {
+      this.notesHeading.focus(); // what had focus (e.g. a deleted theme's button) is gone
+    }
     this.lastOrder = order;
   }
 
@@ -203,7 +218,7 @@ export class BoardView {
     const next = this.lastOrder.slice(i + 1).concat(this.lastOrder.slice(0, i).reverse()).find((id) => order.includes(id));
     const target = next ? this.notes.querySelector(`[data-note-id="${CSS.escape(next)}"]`) : this.notesHeading;
     target.focus();
-    state.announce(t.focusedGone);
+    if (!this.ownDeletes.delete(focus.id)) state.announce(t.focusedGone);
   }
 
   noteText(note) {
@@ -236,6 +251,7 @@ export class BoardView {
       if (slot.theme == null) loose = [...loose, carry];
       else { const g = themes.find((x) => x.theme.id === slot.theme); g.notes.splice(slot.position, 0, carry); }
     }
+    this.online = state.online;
     const pendingNotes = state.pendingNotes.map((p) => this.pendingItem(p));
     const sections = themes.map(({ theme, notes }) => this.themeSection(theme, notes.map((n) => el('li', {}, this.noteCard(n, state))), state));
     const looseItems = [...loose.map((n) => el('li', {}, this.noteCard(n, state))), ...pendingNotes];
@@ -251,22 +267,24 @@ export class BoardView {
     const renaming = this.renamingTheme === theme.id;
     const header = renaming ? this.renameForm(theme) : el('div', { class: 'theme-head' },
       el('h3', { id, dir: 'auto', text: theme.title }),
-      el('button', { type: 'button', 'data-theme-key': `rename-${theme.id}`, text: t.renameTheme, 'aria-describedby': id,
+      el('button', { type: 'button', id: `rename-btn-${theme.id}`, text: t.renameTheme, 'aria-describedby': id,
         onclick: () => { this.renamingTheme = theme.id; this.actions.rerender(); document.getElementById(`rename-${theme.id}`)?.focus(); } }),
-      el('button', { type: 'button', text: t.deleteTheme, 'aria-describedby': id, onclick: () => this.actions.deleteTheme(theme.id) }));
+      el('button', { type: 'button', id: `delete-btn-${theme.id}`, text: t.deleteTheme, 'aria-describedby': id, onclick: () => this.actions.deleteTheme(theme.id) }));
     return el('section', { class: 'theme', 'aria-labelledby': renaming ? `rename-${theme.id}` : id }, header,
       items.length ? el('ul', { class: 'note-list' }, ...items) : el('p', { class: 'empty', text: t.themeEmpty }));
   }
 
   renameForm(theme) {
-    const input = el('input', { id: `rename-${theme.id}`, value: theme.title, autocomplete: 'off' });
-    const done = () => { this.renamingTheme = null; this.actions.rerender(); };
+    const input = el('input', { id: `rename-${theme.id}`, value: this.renameDraft ?? theme.title, autocomplete: 'off' });
+    const done = () => { this.renamingTheme = null; this.renameDraft = null; this.actions.rerender(); this.focusId(`rename-btn-${theme.id}`); };
     input.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); done(); } });
     return el('form', { class: 'theme-head', onsubmit: (e) => {
       e.preventDefault();
       const title = input.value.trim();
       this.renamingTheme = null;
+      this.renameDraft = null;
       if (title && title !== theme.title) this.actions.renameTheme(theme.id, title); else this.actions.rerender();
+      this.focusId(`rename-btn-${theme.id}`);
     } }, el('label', { for: input.id, text: t.themeTitle }), input,
     el('button', { type: 'submit', text: t.save }), el('button', { type: 'button', text: t.cancel, onclick: done }));
   }
@@ -274,7 +292,7 @@ export class BoardView {
   pendingItem(p) {
     return el('li', {}, el('article', { class: `note note-${p.colour} pending` },
       el('p', { class: 'note-text', dir: 'auto', text: p.text }),
-      el('p', { class: 'note-meta', text: `${t.notSent} · ${t.colours[p.colour] ?? ''}` })));
+      el('p', { class: 'note-meta', text: `${this.online ? t.sending : t.notSent} · ${t.colours[p.colour] ?? ''}` })));
   }
 
   noteCard(note, state) {
@@ -310,7 +328,7 @@ export class BoardView {
         el('button', { type: 'button', 'data-key': 'edit', text: t.edit,
           onclick: () => { this.editing = { id, draft: note.text }; this.actions.rerender(); document.getElementById(`edit-${id}`)?.focus(); } }),
         colour,
-        el('button', { type: 'button', 'data-key': 'delete', text: t.delete, onclick: () => this.actions.deleteNote(id) }));
+        el('button', { type: 'button', 'data-key': 'delete', text: t.delete, onclick: () => { this.ownDeletes.add(String(id)); this.actions.deleteNote(id); } }));
     }
     card.append(actions);
     if (this.menuFor === id) card.append(this.moveMenu(note, state));
@@ -357,6 +375,8 @@ export class BoardView {
     el('button', { type: 'submit', 'data-key': 'edit-save', text: t.save }),
     el('button', { type: 'button', 'data-key': 'edit-cancel', text: t.cancel, onclick: cancel }));
   }
+
+  focusId(id) { document.getElementById(id)?.focus(); }
 
   focusKey(noteId, key) {
     const note = this.notes.querySelector(`[data-note-id="${noteId}"]`);
@@ -445,9 +465,9 @@ export class BoardView {
     for (const { theme, notes } of themes) {
       themeList.append(el('li', {}, this.renamingTheme === theme.id ? this.renameForm(theme) : el('div', { class: 'theme-head' },
         el('span', { id: `theme-${theme.id}`, dir: 'auto', text: theme.title }),
-        el('button', { type: 'button', text: t.renameTheme, 'aria-describedby': `theme-${theme.id}`,
+        el('button', { type: 'button', id: `rename-btn-${theme.id}`, text: t.renameTheme, 'aria-describedby': `theme-${theme.id}`,
           onclick: () => { this.renamingTheme = theme.id; this.actions.rerender(); document.getElementById(`rename-${theme.id}`)?.focus(); } }),
-        el('button', { type: 'button', text: t.deleteTheme, 'aria-describedby': `theme-${theme.id}`, onclick: () => this.actions.deleteTheme(theme.id) }))));
+        el('button', { type: 'button', id: `delete-btn-${theme.id}`, text: t.deleteTheme, 'aria-describedby': `theme-${theme.id}`, onclick: () => this.actions.deleteTheme(theme.id) }))));
       if (!notes.length) continue;
       const xs = notes.map((n) => pos(n));
       const x0 = Math.min(...xs.map((p) => p.x)) - 20;
@@ -466,6 +486,7 @@ export class BoardView {
       Object.assign(card.style, { left: `${p.x * SCALE}px`, top: `${p.y * SCALE}px` });
       canvas.append(card);
     }
+    this.online = state.online;
     const pending = state.pendingNotes.length
       ? el('ul', { class: 'note-list' }, ...state.pendingNotes.map((p) => this.pendingItem(p))) : null;
     return [themeList.childElementCount ? themeList : null, pending, el('div', { class: 'canvas-wrap' }, canvas)].filter(Boolean);

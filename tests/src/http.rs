@@ -9,7 +9,9 @@ pub struct Response {
     pub status: u16,
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The body as text (lossy for binary bodies); `body_bytes` has it exactly.
     pub body: String,
+    pub body_bytes: Vec<u8>,
 }
 
 impl Response {
@@ -59,8 +61,12 @@ pub async fn request(
 }
 
 fn parse(raw: &[u8]) -> Response {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("http head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("http head");
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let body = &raw[split + 4..];
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -74,26 +80,29 @@ fn parse(raw: &[u8]) -> Response {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
+    let body_bytes = if chunked {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
     Response {
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&body_bytes).into_owned(),
+        body_bytes,
     }
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
+fn dechunk(mut s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = s.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&s[..end]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 {
             break;
         }
-        out.push_str(&rest[..n]);
+        let rest = &s[end + 2..];
+        out.extend_from_slice(&rest[..n]);
         s = &rest[n + 2..];
     }
     out

@@ -66,3 +66,88 @@ async fn creating_a_room_saves_it_before_answering() {
     let (_c, w) = server.joined(room).await;
     assert_eq!(w.board.unwrap().prompt, "What could be better?");
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let server = TestServer::start().await;
+    let room = server.create_room("Headers").await;
+    let paths = [
+        ("GET", "/", None),
+        ("GET", &*format!("/r/{room}"), None),
+        ("GET", "/assets/app.js", None),
+        ("GET", "/assets/missing.js", None),
+        ("GET", "/healthz", None),
+        ("GET", "/nope", None),
+        ("POST", "/api/rooms", Some("not json")),
+        ("GET", "/ws/BAD", None),
+    ];
+    for (method, path, body) in paths {
+        let res = http::request(server.addr, method, path, body, &[]).await;
+        let csp = res.header("content-security-policy").unwrap_or_default();
+        for part in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(
+                csp.contains(part),
+                "{method} {path}: CSP {csp:?} lacks {part}"
+            );
+        }
+        assert!(!csp.contains("unsafe-inline"), "{method} {path}");
+        assert_eq!(
+            res.header("referrer-policy"),
+            Some("no-referrer"),
+            "{method} {path}"
+        );
+        assert_eq!(
+            res.header("x-content-type-options"),
+            Some("nosniff"),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unchanged_files_are_revalidated_with_a_304() {
+    let server = TestServer::start().await;
+    let first = http::get(server.addr, "/assets/view.js").await;
+    assert_eq!(first.header("cache-control"), Some("no-cache"));
+    let etag = first.header("etag").expect("etag").to_owned();
+    let again = http::request(
+        server.addr,
+        "GET",
+        "/assets/view.js",
+        None,
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let stale = http::request(
+        server.addr,
+        "GET",
+        "/assets/view.js",
+        None,
+        &[("If-None-Match", "\"old\"")],
+    )
+    .await;
+    assert_eq!(stale.status, 200);
+}
+
+#[tokio::test]
+async fn text_is_sent_compressed_when_the_browser_asks() {
+    let server = TestServer::start().await;
+    let res = http::request(
+        server.addr,
+        "GET",
+        "/assets/view.js",
+        None,
+        &[("Accept-Encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+}
