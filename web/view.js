@@ -174,6 +174,8 @@ export class BoardView {
   render(state) {
     const { board } = state;
     if (!board) return;
+    // Never rebuild the note under a finger or mouse mid-drag; catch up when it is dropped.
+    if (this.dragging) { this.dirty = true; return; }
     this.heading.textContent = board.prompt;
     document.title = `${board.prompt} – ${t.appName}`;
     this.presence.textContent = t.people(state.presence);
@@ -508,6 +510,7 @@ export class BoardView {
         card.removeEventListener('pointercancel', cancel);
         document.removeEventListener('keydown', esc, true);
         card.classList.remove('dragging');
+        this.dragging = false;
         if (!dragging) return;
         const r = wrap.getBoundingClientRect();
         const inside = ev && ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
@@ -521,12 +524,14 @@ export class BoardView {
           Object.assign(card.style, { left: `${origin.x * SCALE}px`, top: `${origin.y * SCALE}px` });
           state.announce(t.moveCancelled);
         }
+        if (this.dirty) { this.dirty = false; this.actions.rerender(); }
       };
       const move = (ev) => {
         const dx = (ev.clientX - start.x) / SCALE;
         const dy = (ev.clientY - start.y) / SCALE;
         if (!dragging && Math.hypot(dx, dy) < 8) return;
         dragging = true;
+        this.dragging = true;
         card.classList.add('dragging');
         current = { x: Math.min(BOARD_WIDTH - NOTE_W, Math.max(0, origin.x + dx)), y: Math.min(BOARD_HEIGHT - NOTE_H, Math.max(0, origin.y + dy)) };
         Object.assign(card.style, { left: `${current.x * SCALE}px`, top: `${current.y * SCALE}px` });
