@@ -6,7 +6,7 @@ CARGO ?= cargo
 # nextest runs each test in its own process; plain `cargo test` works too.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test lint unit e2e fmt clean
+.PHONY: run build test browser lint unit e2e fmt clean bench
 
 ## run: build the release binary and serve on $(BIND), saving boards in $(DATA_DIR)
 run:
@@ -16,13 +16,27 @@ run:
 build:
 	$(CARGO) build --bin bothy
 
-## test: formatting, lints, then every test (the end-to-end tests start the real binary)
+## test: formatting, lints, then every test (the end-to-end tests start the real binary),
+## then the browser tests
 test: lint build
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace $(if $(CI),--profile ci,)
 else
 	$(CARGO) test --workspace
 endif
+	$(MAKE) --no-print-directory browser
+
+## browser: the real page in Debian's chromium against target/debug/bothy (playwright-core).
+## Needs /usr/bin/chromium and `npm ci` in tests/browser; `bash .ci/run` installs both.
+## Screenshots go to target/screenshots/.
+browser: build
+	node --test --test-concurrency=1 --test-timeout=120000 tests/browser/
+
+## bench: Bothy against a bare relay on this machine, scenarios S1-S5 x 3 (about 10 minutes);
+## prints a table and writes bench-results/latest.json. See docs/performance.md.
+bench:
+	$(CARGO) build --release
+	./target/release/bench $(BENCH_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -25,6 +25,7 @@ function home() {
       return '';
     },
     async start(prompt) {
+      if (!prompt.trim()) return t.noQuestion;
       try {
         const res = await fetch('/api/rooms', {
           method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt }),
@@ -134,6 +135,7 @@ function board(room) {
       case 'welcome':
         store.welcome(msg);
         heldUpTo = store.seq;
+        view.setPaused(store.paused, store.held.length);
         view.setReadOnly(store.readOnly);
         // Resend everything not yet confirmed, with the same ids: the server applies each once.
         for (const p of store.pending) socket.send({ type: 'op', op_id: p.op_id, op: p.op });

@@ -75,8 +75,9 @@ export class Store {
     if (msg.board) {
       this.board = fromWire(msg.board);
       this.held = [];
+      this.seq = msg.seq;
     }
-    this.seq = msg.seq;
+    // Without a board, the changes missed since `this.seq` follow as `applied` messages.
     for (const id of msg.mine) this.mine.add(id);
     this.presence = msg.presence;
     this.readOnly = msg.read_only;

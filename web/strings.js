@@ -14,6 +14,7 @@ export const strings = {
   question: 'Question for the board',
   start: 'Start a board',
   couldNotStart: 'The board could not be started. Please try again.',
+  noQuestion: 'Write the question people will answer first.',
   noRoomTitle: 'There is no board here',
   noRoomText: 'Check the code or the link, or ask the person running your room.',
   goHome: 'Go to the start page',
@@ -28,7 +29,9 @@ export const strings = {
   nameSaved: (name) => (name ? `Saved. New notes will show “${name}”.` : 'Saved. Your new notes will be anonymous.'),
   yourNote: 'Your note',
   noteHint: 'Press Enter to post. Shift and Enter starts a new line.',
-  count: (n, max) => (n > max ? `Too long by ${n - max} characters (the limit is ${max})` : `${n} of ${max} characters`),
+  count: (n, max) => (n > max
+    ? `Too long by ${n - max} ${n - max === 1 ? 'character' : 'characters'} (the limit is ${max})`
+    : `${n} of ${max} characters`),
   colour: 'Colour',
   colours: { yellow: 'Yellow', pink: 'Pink', blue: 'Blue', green: 'Green', orange: 'Orange', purple: 'Purple' },
   post: 'Post',

@@ -29,10 +29,10 @@ const field = (id, label, input, hint) => [
 
 export function renderHome(main, { join, start }) {
   document.title = `${t.appName}: ${t.startHeading}`;
-  const code = el('input', { id: 'code', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', 'aria-describedby': 'code-hint' });
-  const codeError = el('p', { class: 'error', id: 'code-error' });
-  const prompt = el('textarea', { id: 'prompt', rows: '2' });
-  const startError = el('p', { class: 'error', id: 'start-error' });
+  const code = el('input', { id: 'code', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', 'aria-describedby': 'code-hint code-error' });
+  const codeError = el('p', { class: 'error', id: 'code-error', role: 'alert' });
+  const prompt = el('textarea', { id: 'prompt', rows: '2', 'aria-describedby': 'start-error' });
+  const startError = el('p', { class: 'error', id: 'start-error', role: 'alert' });
   main.replaceChildren(
     el('h1', { text: t.appName }),
     el('p', { text: t.homeIntro }),

@@ -1,0 +1,107 @@
+// User text is only ever text: HTML and script payloads in every text sink show literally and run
+// nothing (no dialog, no CSP violation, no new elements), live and on a fresh load.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  addTheme, chooseView, launchBrowser, openBoard, openParticipant, postNote, ROOT, startServer,
+  themeSection, waitForNoteCount,
+} from './support.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const PAYLOADS = [
+  '<img src=x onerror=alert(1)><script>alert(2)</script>',
+  '"><svg onload=alert(3)>',
+  "'); alert(4); ('",
+  '<style>body{display:none}</style><iframe src="javascript:alert(5)"></iframe>',
+  '{{constructor.constructor("alert(6)")()}} ${alert(7)}',
+  'javascript:alert(8)',
+  '&lt;b&gt;not bold&lt;/b&gt; &amp; <b>not bold either</b>',
+];
+const PROMPT = '<h1 onclick=alert(9)>Prompt</h1><script>alert(10)</script>';
+const THEME = '<img src=x onerror=alert(11)>';
+const NAME = '<b onmouseover=alert(12)>me</b>';
+
+/** Checks that the page shows every payload literally and holds no element a payload made. */
+async function assertLiteral(page, label) {
+  for (const text of PAYLOADS) await waitForNoteCount(page, text, 1);
+  assert.equal(await page.locator('h1').first().textContent(), PROMPT, `${label}: the prompt shows as typed`);
+  assert.ok((await page.title()).includes(PROMPT), `${label}: the title holds the prompt as text`);
+  const made = await page.evaluate(() =>
+    [...document.querySelectorAll('body img, body svg, body iframe, body style, body b, body script, [onerror], [onload], [onclick], [onmouseover]')]
+      .map((el) => el.outerHTML.slice(0, 120)));
+  assert.deepEqual(made, [], `${label}: elements made from user text`);
+  // Authors are shown as text too.
+  const authors = await page.locator('#notes .note bdi').allTextContents();
+  assert.ok(authors.includes(NAME), `${label}: the display name shows as typed (authors: ${JSON.stringify(authors)})`);
+}
+
+test('HTML and script payloads in notes, a theme, a name and the prompt show as text and run nothing', async () => {
+  const room = await server.createRoom(PROMPT);
+  const a = await openParticipant(browser, server);
+  const b = await openParticipant(browser, server);
+  try {
+    await openBoard(a.page, room.url, PROMPT);
+    await openBoard(b.page, room.url, PROMPT);
+    await a.page.getByRole('textbox', { name: 'Your name (optional)' }).fill(NAME);
+    await a.page.getByRole('button', { name: 'Save name', exact: true }).click();
+    await a.page.locator('#connection').filter({ hasText: /^Connected$/ }).waitFor();
+    await chooseView(a.page, 'List');
+    for (const text of PAYLOADS) await postNote(a.page, text);
+    await addTheme(a.page, THEME);
+    await themeSection(a.page, THEME).waitFor();
+
+    // Live (applied messages) for both, in both views.
+    for (const [p, who] of [[a, 'author'], [b, 'other participant']]) {
+      await chooseView(p.page, 'List');
+      await themeSection(p.page, THEME).waitFor();
+      await assertLiteral(p.page, `${who}, List view`);
+      await chooseView(p.page, 'Board');
+      await p.page.locator('#canvas').waitFor();
+      await assertLiteral(p.page, `${who}, Board view`);
+    }
+
+    // A fresh load (the board comes whole in welcome).
+    const c = await openParticipant(browser, server);
+    try {
+      await openBoard(c.page, room.url, PROMPT);
+      await chooseView(c.page, 'List');
+      await themeSection(c.page, THEME).waitFor();
+      await assertLiteral(c.page, 'fresh load, List view');
+      c.assertClean();
+    } finally {
+      await c.close();
+    }
+    a.assertClean();
+    b.assertClean();
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('the client never builds HTML from strings (static check of web/*.js)', () => {
+  const dir = path.join(ROOT, 'web');
+  const bad = /\.innerHTML\b|\.outerHTML\s*=|insertAdjacentHTML|document\.write|setAttribute\(\s*['"](style|on\w+)['"]|\beval\(|new Function\(/;
+  const found = [];
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.js'))) {
+    fs.readFileSync(path.join(dir, file), 'utf8').split('\n').forEach((line, i) => {
+      if (bad.test(line)) found.push(`web/${file}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(found, []);
+});
