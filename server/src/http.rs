@@ -34,8 +34,14 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|h: HeaderMap| async move { web::asset("index.html", &h) }))
-        .route("/r/{room}", get(|h: HeaderMap| async move { web::asset("index.html", &h) }))
+        .route(
+            "/",
+            get(|h: HeaderMap| async move { web::asset("index.html", &h) }),
+        )
+        .route(
+            "/r/{room}",
+            get(|h: HeaderMap| async move { web::asset("index.html", &h) }),
+        )
         .route(
             "/assets/{*path}",
             get(|Path(path): Path<String>, h: HeaderMap| async move { web::asset(&path, &h) }),
