@@ -55,6 +55,33 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTHY_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
+    /// Messages one connection may send per second (operations beyond it are refused).
+    #[arg(long, env = "BOTHY_OPS_PER_SECOND", default_value_t = 20)]
+    pub ops_per_second: u32,
+
+    /// Messages one connection may send in a burst above the per-second rate.
+    #[arg(long, env = "BOTHY_OPS_BURST", default_value_t = 40)]
+    pub ops_burst: u32,
+
+    /// Open WebSocket connections allowed from one IP address (a hall's Wi-Fi is often one
+    /// address for everybody, so keep this well above the size of an event).
+    #[arg(long, env = "BOTHY_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
+    pub max_connections_per_ip: usize,
+
+    /// Reverse proxies whose X-Forwarded-For header is trusted (comma-separated IPs). Without
+    /// one, the connecting address is the client's.
+    #[arg(long, env = "BOTHY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Other origins whose pages may open a board's socket (comma-separated, like
+    /// https://board.example.org). The server's own origin is always allowed.
+    #[arg(long, env = "BOTHY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds between WebSocket pings; a peer silent for two intervals is closed.
+    #[arg(long, env = "BOTHY_PING_INTERVAL_SECS", default_value_t = 30)]
+    pub ping_interval_secs: u64,
+
     /// Most characters in a note.
     #[arg(long, env = "BOTHY_NOTE_CHARS", default_value_t = Limits::default().note_text_chars)]
     pub note_chars: usize,
@@ -86,6 +113,12 @@ impl ServeArgs {
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             limits,
             faults: Default::default(),
+            ops_per_second: self.ops_per_second.max(1),
+            ops_burst: self.ops_burst.max(1),
+            max_connections_per_ip: self.max_connections_per_ip.max(1),
+            trusted_proxies: self.trusted_proxies.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),
         }
     }
 }

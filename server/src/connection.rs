@@ -12,7 +12,9 @@ use bothy_shared::protocol::{
 use bothy_shared::{Limits, RejectReason, text};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +29,11 @@ pub struct ConnectionConfig {
     pub join_timeout: Duration,
     /// How long one write may stall before the peer is treated as gone.
     pub write_timeout: Duration,
+    /// Messages per second a connection may send, and the burst allowed above that.
+    pub ops_per_second: u32,
+    pub ops_burst: u32,
+    /// Time between pings; a connection silent for two intervals is closed.
+    pub ping_interval: Duration,
 }
 
 /// The key the server stores for an identity token: a one-way hash, so the files on disk
@@ -57,6 +64,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let span = tracing::info_span!("conn", id = conn, room = %room_id);
+    let _open = registry.config().metrics.connection_opened();
     async move {
         let (sink, stream) = socket.split();
         let (out_tx, out_rx) = mpsc::channel(config.queue_len);
@@ -71,15 +79,20 @@ pub async fn run(
                 close_rx,
                 shutdown.clone(),
                 done.clone(),
-                config.write_timeout,
+                config.clone(),
             )
             .in_current_span(),
         );
+        let quota =
+            Quota::per_second(NonZeroU32::new(config.ops_per_second).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(config.ops_burst).unwrap_or(NonZeroU32::MIN));
         let reader = Reader {
             stream,
             out: out_tx,
             close: Some(close_tx),
             conn,
+            limiter: RateLimiter::direct(quota),
+            silence_limit: config.ping_interval * 2,
         };
         reader.run(room_id, registry, config, kick_tx, done).await;
         let _ = writer.await;
@@ -95,6 +108,10 @@ struct Reader {
     /// Tells the writer to send this close frame after what is queued, then stop.
     close: Option<oneshot::Sender<CloseReason>>,
     conn: ConnId,
+    /// Messages per second this connection may send (a token bucket with a burst).
+    limiter: DefaultDirectRateLimiter,
+    /// With pings every interval, silence for this long means the peer is gone.
+    silence_limit: Duration,
 }
 
 impl Reader {
@@ -109,6 +126,24 @@ impl Reader {
         let _ = self.out.try_send(Outbound::Text(encode(msg)));
     }
 
+    /// Over the rate limit: the message is not used, and its sender is told.
+    fn refuse_too_fast(&self, decoded: Result<ClientMessage, protocol::DecodeError>) {
+        const SLOW_DOWN: &str = "You are sending changes too fast. Wait a moment and try again.";
+        let op_id = match decoded {
+            Ok(ClientMessage::Op(m)) => Some(m.op_id),
+            Ok(_) => None,
+            Err(e) => e.op_id,
+        };
+        match op_id {
+            Some(op_id) => self.reply(&ServerMessage::Rejected(Rejected {
+                op_id,
+                reason: RejectReason::RateLimited,
+                message: SLOW_DOWN.into(),
+            })),
+            None => self.error(ErrorCode::RateLimited, SLOW_DOWN),
+        }
+    }
+
     fn error(&self, code: ErrorCode, message: impl Into<String>) {
         self.reply(&ServerMessage::Error(ErrorMessage {
             code,
@@ -121,7 +156,13 @@ impl Reader {
         loop {
             let msg = tokio::select! {
                 _ = done.cancelled() => return None,
-                msg = self.stream.next() => msg,
+                msg = tokio::time::timeout(self.silence_limit, self.stream.next()) => match msg {
+                    Ok(msg) => msg,
+                    Err(_) => {
+                        self.close_with(close::NO_PONG, "no answer to ping");
+                        return None;
+                    }
+                },
             };
             match msg {
                 Some(Ok(Message::Text(t))) => return Some(t),
@@ -243,7 +284,12 @@ impl Reader {
     /// After the join: every message goes to the room, in order.
     async fn forward(&mut self, room: &RoomHandle, done: &CancellationToken) {
         while let Some(text) = self.next_text(done).await {
-            let sent = match protocol::decode_client_message(&text) {
+            let decoded = protocol::decode_client_message(&text);
+            if self.limiter.check().is_err() {
+                self.refuse_too_fast(decoded);
+                continue;
+            }
+            let sent = match decoded {
                 Ok(ClientMessage::Op(m)) => room.op(self.conn, m.op_id, m.op).await,
                 Ok(ClientMessage::Ping(Empty {})) => room.ping(self.conn).await,
                 Ok(ClientMessage::Join(_)) => {
@@ -304,8 +350,14 @@ async fn write_loop(
     mut close_rx: oneshot::Receiver<CloseReason>,
     shutdown: CancellationToken,
     done: CancellationToken,
-    write_timeout: Duration,
+    config: ConnectionConfig,
 ) {
+    let write_timeout = config.write_timeout;
+    // Pings let the reader tell a silent-but-alive browser from a dead one.
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.ping_interval,
+        config.ping_interval,
+    );
     // `None` once the room has dropped its side without kicking (the connection never joined,
     // or the room ended): the writer then keeps serving the reader.
     let mut kick = Some(kick);
@@ -327,6 +379,12 @@ async fn write_loop(
                 }
                 Err(_) => break None,
             },
+            _ = ping.tick() => {
+                let sent = tokio::time::timeout(write_timeout, sink.send(Message::Ping(Default::default()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break None;
+                }
+            }
             msg = out.recv() => match msg {
                 Some(Outbound::Text(t)) => {
                     if !send_batch(&mut sink, &mut out, t, write_timeout).await {

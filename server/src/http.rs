@@ -5,14 +5,18 @@ use crate::registry::Registry;
 use crate::web;
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade, rejection::JsonRejection};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade, rejection::JsonRejection,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bothy_shared::{Board, RoomId, text};
+use dashmap::DashMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +29,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub struct AppState {
     pub registry: Registry,
     pub connection: ConnectionConfig,
+    /// Who may open a socket: origin allow-list and connections per address.
+    pub guard: UpgradeGuard,
     /// Largest WebSocket message and frame accepted, in bytes.
     pub max_message_bytes: usize,
     pub shutdown: CancellationToken,
@@ -47,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             get(|Path(path): Path<String>, h: HeaderMap| async move { web::asset(&path, &h) }),
         )
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::handler))
         .route("/api/rooms", post(create_room))
         .route("/ws/{room}", get(upgrade))
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -180,10 +187,25 @@ async fn create_room(
 async fn upgrade(
     State(state): State<AppState>,
     Path(room): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let Ok(room) = RoomId::parse(&room) else {
         return api_error(StatusCode::BAD_REQUEST, "That is not a room id.");
+    };
+    if !state.guard.origin_allowed(&headers) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Pages from another site may not open this board.",
+        );
+    }
+    let client = state.guard.client_ip(peer.ip(), &headers);
+    let Some(slot) = state.guard.admit(client) else {
+        return api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many connections from your network. Close some tabs and try again.",
+        );
     };
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let tracker = state.tracker.clone();
@@ -195,13 +217,110 @@ async fn upgrade(
         // board, which can be megabytes; the outgoing queue is what bounds a slow reader.)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
-            tracker.track_future(connection::run(
-                socket,
-                room,
-                conn,
-                state.registry,
-                state.connection,
-                state.shutdown,
-            ))
+            tracker.track_future(async move {
+                connection::run(
+                    socket,
+                    room,
+                    conn,
+                    state.registry,
+                    state.connection,
+                    state.shutdown,
+                )
+                .await;
+                drop(slot);
+            })
         })
+}
+
+/// Decides who may open a socket: the page's origin must be this server's own (or on the
+/// allow-list), and one address may hold only so many sockets.
+#[derive(Clone)]
+pub struct UpgradeGuard {
+    per_ip: Arc<DashMap<IpAddr, usize>>,
+    max_per_ip: usize,
+    trusted_proxies: Arc<Vec<IpAddr>>,
+    allowed_origins: Arc<Vec<String>>,
+}
+
+impl UpgradeGuard {
+    pub fn new(
+        max_per_ip: usize,
+        trusted_proxies: Vec<IpAddr>,
+        allowed_origins: Vec<String>,
+    ) -> Self {
+        Self {
+            per_ip: Arc::new(DashMap::new()),
+            max_per_ip,
+            trusted_proxies: Arc::new(trusted_proxies),
+            allowed_origins: Arc::new(
+                allowed_origins
+                    .into_iter()
+                    .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Browsers always send `Origin` on a WebSocket upgrade; a foreign page's socket is refused.
+    /// Tools that send no `Origin` (not browsers, so they cannot ride a visitor's session) are
+    /// let through.
+    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.to_ascii_lowercase();
+        let own = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|host| host.to_ascii_lowercase())
+            .is_some_and(|host| {
+                origin == format!("http://{host}") || origin == format!("https://{host}")
+            });
+        own || self.allowed_origins.contains(&origin)
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+    /// last address that proxy appended to `X-Forwarded-For`.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok())
+            .unwrap_or(peer)
+    }
+
+    /// Takes a connection slot for this address, or `None` when it has too many.
+    pub fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut count = self.per_ip.entry(ip).or_insert(0);
+        if *count >= self.max_per_ip {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            ip,
+            per_ip: self.per_ip.clone(),
+        })
+    }
+}
+
+/// One open connection counted against its address; released on drop.
+pub struct IpSlot {
+    ip: IpAddr,
+    per_ip: Arc<DashMap<IpAddr, usize>>,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Some(mut count) = self.per_ip.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+        }
+        self.per_ip.remove_if(&self.ip, |_, c| *c == 0);
+    }
 }

@@ -2,9 +2,11 @@
 //!
 //! # Layout
 //! - [`config`]: the command line (clap), every flag also an environment variable.
-//! - [`http`]: routes: the page, assets, `/healthz`, `/api/rooms`, the WebSocket upgrade.
+//! - [`http`]: routes: the page, assets, `/healthz`, `/metrics`, `/api/rooms`, the WebSocket
+//!   upgrade.
 //! - [`connection`]: one WebSocket: read `join`, forward messages to the room, write its queue.
 //! - [`registry`]: open rooms by id; loads a room from disk on first join.
+//! - [`metrics`]: counters and histograms for `GET /metrics` (Prometheus text format).
 //! - [`room`]: the task that owns one room: board, sequence, members, journal batches, fan-out.
 //! - [`storage`]: the data directory: snapshots, journals, recovery. The only code that does
 //!   file I/O.
@@ -15,6 +17,7 @@
 pub mod config;
 pub mod connection;
 pub mod http;
+pub mod metrics;
 pub mod registry;
 pub mod room;
 pub mod storage;
@@ -27,6 +30,7 @@ use crate::room::RoomConfig;
 use crate::storage::{Storage, StorageError};
 use axum::serve::ListenerExt;
 use bothy_shared::Limits;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -48,6 +52,17 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Injected disk faults (tests only; none by default).
     pub faults: storage::Faults,
+    /// Messages per second one connection may send, and the burst above it.
+    pub ops_per_second: u32,
+    pub ops_burst: u32,
+    /// Open WebSocket connections allowed from one client address.
+    pub max_connections_per_ip: usize,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Origins besides the server's own whose pages may open sockets.
+    pub allowed_origins: Vec<String>,
+    /// Time between WebSocket pings; two silent intervals close the connection.
+    pub ping_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +97,7 @@ pub async fn serve(
         RoomConfig {
             limits: config.limits.clone(),
             compact_every: config.compact_every,
+            metrics: metrics::Metrics::new(),
         },
         tracker.clone(),
         shutdown.clone(),
@@ -92,7 +108,15 @@ pub async fn serve(
             queue_len: config.queue_len,
             join_timeout: config.join_timeout,
             write_timeout: config.write_timeout,
+            ops_per_second: config.ops_per_second,
+            ops_burst: config.ops_burst,
+            ping_interval: config.ping_interval,
         },
+        guard: http::UpgradeGuard::new(
+            config.max_connections_per_ip,
+            config.trusted_proxies.clone(),
+            config.allowed_origins.clone(),
+        ),
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
@@ -103,9 +127,12 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await?;
     // axum's graceful shutdown does not wait for upgraded sockets; the tracker does.
     tracker.close();
     if tokio::time::timeout(config.shutdown_timeout, tracker.wait())

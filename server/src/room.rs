@@ -7,6 +7,7 @@
 //! the operation is durable, several operations share each fsync, and the async workers never
 //! block on the disk.
 
+use crate::metrics::Metrics;
 use crate::storage::{
     self, Journal, JournalRecord, LoadedRoom, RecentOp, RoomSnapshot, SNAPSHOT_FORMAT,
 };
@@ -21,7 +22,7 @@ use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,8 @@ pub struct RoomConfig {
     pub limits: Limits,
     /// Compact the journal into a snapshot after this many records.
     pub compact_every: usize,
+    /// The server's counters for `/metrics`, shared by every room.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A member joining: where to send its messages and how to close it.
@@ -144,6 +147,8 @@ struct PendingOp {
     record: JournalRecord,
     /// The `applied` message, serialised once for every member.
     message: Utf8Bytes,
+    /// When it was applied to the working board (for the apply-to-broadcast histogram).
+    accepted: Instant,
 }
 
 /// Operations waiting for the next fsync, and replies to send once they are durable.
@@ -298,11 +303,16 @@ impl RoomActor {
                 bytes.extend_from_slice(&op.record.encode());
             }
             let count = batch.ops.len();
+            let metrics = self.config.metrics.clone();
             let task = tokio::task::spawn_blocking(move || {
                 let result = if count == 0 {
                     Ok(())
                 } else {
-                    journal.append(&bytes, count)
+                    let started = Instant::now();
+                    let result = journal.append(&bytes, count);
+                    metrics.journal_fsync.observe_duration(started.elapsed());
+                    metrics.journal_batch_ops.observe(count as f64);
+                    result
                 };
                 (journal, result)
             });
@@ -356,6 +366,7 @@ impl RoomActor {
 
     /// A batch is durable: move the confirmed board forward and tell everyone.
     fn commit(&mut self, batch: Batch) {
+        self.config.metrics.ops_applied(batch.ops.len() as u64);
         for op in batch.ops {
             let seq = op.record.seq;
             if let Err(e) = self.confirmed.replay(&op.record.op, &op.record.context()) {
@@ -369,6 +380,10 @@ impl RoomActor {
                 self.ring.pop_front();
             }
             self.broadcast(&op.message);
+            self.config
+                .metrics
+                .apply_to_broadcast
+                .observe_duration(op.accepted.elapsed());
         }
         for d in batch.deferred {
             match d {
@@ -415,6 +430,7 @@ impl RoomActor {
                 .filter(|(_, m)| m.actor == op.record.actor)
                 .map(|(c, _)| *c)
                 .collect();
+            self.config.metrics.op_rejected();
             let msg = encode(&ServerMessage::Rejected(rejected));
             for c in conns {
                 self.send_to(c, msg.clone());
@@ -434,6 +450,7 @@ impl RoomActor {
             Command::Join(req) => self.join(req),
             Command::Op { conn, op_id, op } => self.op(conn, op_id, op),
             Command::Reject { conn, rejected } => {
+                self.config.metrics.op_rejected();
                 self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
             }
             Command::Ping { conn } => {
@@ -567,6 +584,7 @@ impl RoomActor {
                 reason: RejectReason::ReadOnly,
                 message: READ_ONLY_MESSAGE.into(),
             };
+            self.config.metrics.op_rejected();
             self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
             return;
         }
@@ -602,9 +620,11 @@ impl RoomActor {
                         op,
                     },
                     message,
+                    accepted: Instant::now(),
                 });
             }
             Err(OpError { reason, message }) => {
+                self.config.metrics.op_rejected();
                 let msg = encode(&ServerMessage::Rejected(Rejected {
                     op_id,
                     reason,
@@ -639,6 +659,8 @@ impl RoomActor {
                 slow.push(*conn);
             }
         }
+        let queued = self.members.len() - slow.len();
+        self.config.metrics.fanout(queued as u64);
         self.drop_members(slow);
     }
 
@@ -658,6 +680,10 @@ impl RoomActor {
         }
         for conn in conns {
             if let Some(mut m) = self.members.remove(&conn) {
+                // A closed queue is a connection already gone, not a slow one.
+                if !m.out.is_closed() {
+                    self.config.metrics.slow_member_closed();
+                }
                 tracing::info!(room = %self.room, conn, "closing a connection that cannot keep up");
                 kick(&mut m, TOO_SLOW);
             }

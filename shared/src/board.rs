@@ -91,6 +91,8 @@ pub enum RejectReason {
     TooManyThemes,
     /// The room cannot save changes right now.
     ReadOnly,
+    /// This connection is sending operations faster than the server allows.
+    RateLimited,
 }
 
 /// A refused operation: a reason code and a plain-English message for the author.

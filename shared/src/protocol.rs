@@ -30,6 +30,8 @@ pub mod close {
     pub const BAD_JOIN: u16 = 4000;
     /// No `join` arrived in time after the upgrade.
     pub const JOIN_TIMEOUT: u16 = 4001;
+    /// Nothing, not even a pong, arrived for two ping intervals: the peer is gone.
+    pub const NO_PONG: u16 = 4002;
     /// The room in the URL does not exist.
     pub const NO_SUCH_ROOM: u16 = 4004;
     /// The connection could not keep up with the room; reconnect to catch up.
@@ -202,6 +204,8 @@ pub enum ErrorCode {
     InvalidMessage,
     /// A second `join` on the same connection.
     AlreadyJoined,
+    /// Messages are arriving faster than the server allows; this one was not read.
+    RateLimited,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -571,6 +571,7 @@ fn reject_reasons() -> Vec<RejectReason> {
         TooManyNotes,
         TooManyThemes,
         ReadOnly,
+        RateLimited,
     ];
     for r in &all {
         match r {
@@ -583,7 +584,8 @@ fn reject_reasons() -> Vec<RejectReason> {
             | NotYours
             | TooManyNotes
             | TooManyThemes
-            | ReadOnly => {}
+            | ReadOnly
+            | RateLimited => {}
         }
     }
     all
@@ -591,10 +593,16 @@ fn reject_reasons() -> Vec<RejectReason> {
 
 fn error_codes() -> Vec<ErrorCode> {
     use ErrorCode::*;
-    let all = vec![MalformedJson, UnknownType, InvalidMessage, AlreadyJoined];
+    let all = vec![
+        MalformedJson,
+        UnknownType,
+        InvalidMessage,
+        AlreadyJoined,
+        RateLimited,
+    ];
     for c in &all {
         match c {
-            MalformedJson | UnknownType | InvalidMessage | AlreadyJoined => {}
+            MalformedJson | UnknownType | InvalidMessage | AlreadyJoined | RateLimited => {}
         }
     }
     all
@@ -605,12 +613,12 @@ fn reject_reasons_and_error_codes_have_these_names() {
     let reasons = serde_json::to_string(&reject_reasons()).expect("serialises");
     assert_eq!(
         reasons,
-        r#"["invalid","text_empty","text_too_long","text_control_characters","out_of_bounds","not_found","not_yours","too_many_notes","too_many_themes","read_only"]"#
+        r#"["invalid","text_empty","text_too_long","text_control_characters","out_of_bounds","not_found","not_yours","too_many_notes","too_many_themes","read_only","rate_limited"]"#
     );
     let codes = serde_json::to_string(&error_codes()).expect("serialises");
     assert_eq!(
         codes,
-        r#"["malformed_json","unknown_type","invalid_message","already_joined"]"#
+        r#"["malformed_json","unknown_type","invalid_message","already_joined","rate_limited"]"#
     );
 }
 
@@ -674,6 +682,7 @@ fn the_protocol_doc_lists_every_reason_code_and_close_code() {
         close::INTERNAL_ERROR,
         close::BAD_JOIN,
         close::JOIN_TIMEOUT,
+        close::NO_PONG,
         close::NO_SUCH_ROOM,
         close::TOO_SLOW,
     ] {

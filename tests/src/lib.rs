@@ -9,8 +9,13 @@
 //!   `expect_close`.
 //! - [`Replica`]: a board kept up to date from `welcome` and `applied` messages, as a browser does.
 //! - [`http`]: a minimal HTTP/1.1 client for the JSON API.
+//! - [`raw`]: a byte-level WebSocket and HTTP client for input no library would send (the
+//!   bad-input corpus).
+//! - [`bench`]: clock, `/proc` readings and percentiles for the benchmark binaries in `src/bin`.
 
+pub mod bench;
 pub mod http;
+pub mod raw;
 
 use bothy_server::ServerConfig;
 use bothy_shared::protocol::{
@@ -61,6 +66,9 @@ impl TestServer {
     pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let mut config = ServerConfig {
             data_dir: dir.to_owned(),
+            // Tests send operations as fast as they can; the rate limit has its own tests.
+            ops_per_second: 1_000_000,
+            ops_burst: 1_000_000,
             ..ServerConfig::default()
         };
         tweak(&mut config);
@@ -170,6 +178,9 @@ impl BinaryServer {
             .arg(data_dir)
             .args(extra_args)
             .env("BOTHY_LOG", "warn")
+            // Test clients send as fast as they can (flags in `extra_args` still win).
+            .env("BOTHY_OPS_PER_SECOND", "1000000")
+            .env("BOTHY_OPS_BURST", "1000000")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -267,6 +278,39 @@ impl Client {
             .await
             .expect("connect in time")
             .expect("websocket connects")
+    }
+
+    /// Connects with extra request headers (e.g. `Origin`), or says why not (with the HTTP
+    /// status when the upgrade was refused).
+    pub async fn try_connect_with(
+        addr: SocketAddr,
+        room: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/ws/{room}")
+            .into_client_request()
+            .map_err(|e| e.to_string())?;
+        for (k, v) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|e| e.to_string())?,
+                v.parse().map_err(|_| "bad header value".to_owned())?,
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Self {
+                ws,
+                token: new_token(),
+                name: None,
+                next_op: 0,
+                received: Vec::new(),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                Err(format!("http {}", res.status().as_u16()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Connects, or says why not (the server may be down in crash tests).
@@ -425,6 +469,21 @@ impl Client {
                 Err(c) => return c,
             }
         }
+    }
+
+    /// Reads the TCP stream underneath, bypassing the WebSocket library (which would answer
+    /// pings), until the server closes it. Returns the raw bytes.
+    pub async fn read_raw_to_end(&mut self) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else {
+            panic!("plain TCP expected");
+        };
+        let mut bytes = Vec::new();
+        tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut bytes))
+            .await
+            .expect("the server closes the connection in time")
+            .expect("read");
+        bytes
     }
 
     /// Every message received since the last call, in order.

@@ -1,0 +1,142 @@
+//! Abuse limits over real sockets: operations per second, connections per address, the
+//! origin of an upgrade, and dead peers.
+
+use bothy_shared::RejectReason;
+use bothy_shared::protocol::{ErrorCode, ServerMessage, close};
+use bothy_tests::ops::create_note;
+use bothy_tests::{Client, TestServer};
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_flooding_connection_is_limited_and_the_room_is_unharmed() {
+    let server = TestServer::start_with(|c| {
+        c.ops_per_second = 1;
+        c.ops_burst = 5;
+    })
+    .await;
+    let room = server.create_room("Flood").await;
+    let (mut bystander, _) = server.joined(&room).await;
+    let (mut flooder, _) = server.joined(&room).await;
+    let total = 30;
+    let mut ids = Vec::new();
+    for i in 0..total {
+        ids.push(flooder.op(create_note(&format!("flood {i}"))).await);
+    }
+    let (mut applied, mut limited) = (0, 0);
+    let mut waiting: std::collections::HashSet<_> = ids.iter().cloned().collect();
+    while !waiting.is_empty() {
+        match flooder.recv().await {
+            ServerMessage::Applied(a) if waiting.remove(&a.op_id) => applied += 1,
+            ServerMessage::Rejected(r) if waiting.remove(&r.op_id) => {
+                assert_eq!(r.reason, RejectReason::RateLimited);
+                assert!(r.message.contains("too fast"));
+                limited += 1;
+            }
+            _ => {}
+        }
+    }
+    println!("flood: {total} ops sent at once, {applied} applied, {limited} refused as too fast");
+    assert_eq!(applied + limited, total);
+    // The burst, plus at most a token or two refilled while the test ran.
+    assert!((5..=7).contains(&applied), "applied {applied}");
+    // Other messages over the limit get an error, and the connection stays open.
+    flooder.send_raw(r#"{"type":"ping"}"#).await;
+    match flooder.recv().await {
+        ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::RateLimited),
+        ServerMessage::Pong(_) => {} // a token had refilled
+        other => panic!("{other:?}"),
+    }
+    // The bystander saw exactly the applied notes.
+    let seen = bystander.sync().await;
+    let notes = seen
+        .iter()
+        .filter(|m| matches!(m, ServerMessage::Applied(_)))
+        .count();
+    assert_eq!(notes, applied);
+}
+
+#[tokio::test]
+async fn upgrades_from_foreign_origins_are_refused() {
+    let server =
+        TestServer::start_with(|c| c.allowed_origins = vec!["https://board.example.org".into()])
+            .await;
+    let room = server.create_room("Origins").await;
+    let own = format!("http://{}", server.addr);
+    let cases: &[(Option<&str>, bool)] = &[
+        (Some("https://evil.example"), false),
+        (Some("null"), false),
+        (Some("http://127.0.0.1.evil.tld"), false),
+        (Some(&format!("{own}.evil.tld")), false),
+        (Some("https://board.example.org.evil.tld"), false),
+        (Some(own.as_str()), true),
+        (Some("https://board.example.org"), true),
+        // Not a browser: no session to ride, so tools without an Origin are let in.
+        (None, true),
+    ];
+    for (origin, allowed) in cases {
+        let headers: Vec<(&str, &str)> = origin.iter().map(|o| ("Origin", *o)).collect();
+        let result = Client::try_connect_with(server.addr, &room, &headers).await;
+        match (result, allowed) {
+            (Ok(mut c), true) => {
+                c.join(None).await;
+            }
+            (Err(e), false) => assert_eq!(e, "http 403", "origin {origin:?}"),
+            (r, _) => panic!(
+                "origin {origin:?}: expected allowed={allowed}, got {:?}",
+                r.map(|_| ())
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_address_may_hold_only_so_many_sockets() {
+    let server = TestServer::start_with(|c| c.max_connections_per_ip = 3).await;
+    let room = server.create_room("Many tabs").await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let (c, _) = server.joined(&room).await;
+        open.push(c);
+    }
+    let refused = Client::try_connect_with(server.addr, &room, &[]).await;
+    assert_eq!(refused.err().as_deref(), Some("http 429"));
+    // Closing one frees its slot (once the server has finished with it).
+    open.pop().unwrap().close().await;
+    let deadline = tokio::time::Instant::now() + bothy_tests::DEADLINE;
+    loop {
+        match Client::try_connect_with(server.addr, &room, &[]).await {
+            Ok(mut c) => {
+                c.join(None).await;
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e, "http 429");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the slot was never released"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_pings_is_closed() {
+    let server = TestServer::start_with(|c| c.ping_interval = Duration::from_millis(200)).await;
+    let room = server.create_room("Pings").await;
+    let (mut silent, _) = server.joined(&room).await;
+    // From here the client reads the raw socket, so its WebSocket library answers no ping: to
+    // the server it is a dead peer. The server's pings and then its close frame arrive.
+    let bytes = silent.read_raw_to_end().await;
+    let close_frame = [0x88, 0x0f, 0xa2]; // FIN + close, unmasked, then code 4002
+    let at = bytes
+        .windows(4)
+        .position(|w| w[0] == close_frame[0] && w[2..] == close_frame[1..])
+        .expect("a close frame with code 4002");
+    assert_eq!(close::NO_PONG, 0x0fa2);
+    assert!(
+        bytes[..at].windows(2).any(|w| w == [0x89, 0x00]),
+        "pings came first"
+    );
+}
