@@ -82,6 +82,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTHY_PING_INTERVAL_SECS", default_value_t = 30)]
     pub ping_interval_secs: u64,
 
+    /// Seconds a client has to send an HTTP request's headers (slow senders are cut off).
+    #[arg(long, env = "BOTHY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
     /// Most characters in a note.
     #[arg(long, env = "BOTHY_NOTE_CHARS", default_value_t = Limits::default().note_text_chars)]
     pub note_chars: usize,
@@ -119,6 +123,7 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxies.clone(),
             allowed_origins: self.allowed_origins.clone(),
             ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
         }
     }
 }

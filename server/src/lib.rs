@@ -28,9 +28,10 @@ use crate::http::AppState;
 use crate::registry::Registry;
 use crate::room::RoomConfig;
 use crate::storage::{Storage, StorageError};
-use axum::serve::ListenerExt;
+use axum::Router;
+use axum::extract::ConnectInfo;
 use bothy_shared::Limits;
-use std::net::SocketAddr;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 /// Everything the server can be configured with.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Time between WebSocket pings; two silent intervals close the connection.
     pub ping_interval: Duration,
+    /// Time a client has to send an HTTP request's headers.
+    pub header_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -123,17 +127,8 @@ pub async fn serve(
         next_conn: Arc::new(AtomicU64::new(1)),
     };
     let app = http::router(state);
-    // Small messages must go out at once, not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await?;
-    // axum's graceful shutdown does not wait for upgraded sockets; the tracker does.
+    accept_loop(listener, app, &config, &tracker, &shutdown).await;
+    // Every HTTP connection, WebSocket and room is tracked; wait for them to finish.
     tracker.close();
     if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
         .await
@@ -143,3 +138,65 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// Accepts HTTP connections until shutdown. (Our own loop rather than `axum::serve`, to bound
+/// how long a client may take to send its request headers and how large they may be: a
+/// connection that dribbles its headers is closed after `header_timeout`.)
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    config: &ServerConfig,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(MAX_REQUEST_HEADERS);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, usually: back off briefly rather than spin.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Small messages must go out at once, not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request)
+            },
+        );
+        let connection = http1
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    // Finish the request in flight, then close; upgraded sockets have their own
+                    // shutdown (close code 1001).
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
+
+/// Largest request line plus headers accepted.
+const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
+/// Most request headers accepted.
+const MAX_REQUEST_HEADERS: usize = 64;

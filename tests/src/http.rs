@@ -107,3 +107,18 @@ fn dechunk(mut s: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Sends raw bytes and returns every byte the server answers with before it closes.
+pub async fn raw_request(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let work = async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        // The server may hang up before reading it all; what it answered is what matters.
+        let _ = s.write_all(bytes).await;
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw).await;
+        raw
+    };
+    tokio::time::timeout(crate::DEADLINE, work)
+        .await
+        .expect("answer in time")
+}

@@ -140,3 +140,30 @@ async fn a_peer_that_never_answers_pings_is_closed() {
         "pings came first"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_dribbles_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(|c| c.header_timeout = Duration::from_millis(300)).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // A request line and one header, then nothing: the rest never comes.
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(bothy_tests::DEADLINE, tcp.read_to_end(&mut rest))
+        .await
+        .expect("the server hangs up on a slow sender")
+        .unwrap();
+    // And request heads larger than the limit are refused.
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    let res = bothy_tests::http::raw_request(server.addr, big.as_bytes()).await;
+    assert!(
+        res.starts_with(b"HTTP/1.1 431") || res.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&res[..res.len().min(60)])
+    );
+}
