@@ -105,3 +105,64 @@ test('the client never builds HTML from strings (static check of web/*.js)', () 
   }
   assert.deepEqual(found, []);
 });
+
+test('payloads sent over a raw socket (bidi overrides, zero-width, long emoji, markup) show verbatim and break nothing', async () => {
+  const RLO = '\u202e';
+  const CONTENT = [
+    `${RLO}gnp.exe — reversed by an override`,
+    `zero\u200bwidth\u200cjoiners\u200d here\ufeff`,
+    '👩‍👩‍👧‍👦'.repeat(40),
+    `<a href="javascript:alert(13)">click</a>${RLO}`,
+    'مرحبا — right-to-left text',
+  ];
+  const NAME = `${RLO}rotatilicaF`;
+  const TITLE = `\u200b<i>${RLO}theme</i>`;
+  const PROMPT2 = `Prompt ${RLO}with an override`;
+  const room = await server.createRoom(PROMPT2);
+  const writer = await openParticipant(browser, server);
+  const reader = await openParticipant(browser, server, { viewport: { width: 320, height: 640 } });
+  try {
+    // The writer's page opens its own socket and sends the payloads as raw protocol messages,
+    // bypassing the client's checks.
+    await writer.page.goto(`${server.url}/`);
+    const applied = await writer.page.evaluate(async ({ roomId, name, content, title }) => {
+      const ws = new WebSocket(`ws://${location.host}/ws/${roomId}`);
+      const seen = [];
+      const done = new Promise((resolve, reject) => {
+        ws.onmessage = (e) => {
+          const m = JSON.parse(e.data);
+          if (m.type === 'applied' || m.type === 'rejected') seen.push(m.type === 'applied' ? m.op.kind : `rejected:${m.reason}`);
+          if (seen.length === content.length + 2) resolve(seen);
+        };
+        ws.onclose = (e) => reject(new Error(`closed ${e.code} ${e.reason}`));
+      });
+      ws.onopen = () => {
+        ws.send(JSON.stringify({ type: 'join', version: 1, token: 'raw-socket-token-0123456789', name }));
+        content.forEach((text, i) => ws.send(JSON.stringify({ type: 'op', op_id: `raw-${i}`, op: { kind: 'create_note', text, colour: 'blue', x: 10, y: 10 } })));
+        ws.send(JSON.stringify({ type: 'op', op_id: 'raw-theme', op: { kind: 'create_theme', title } }));
+        ws.send(JSON.stringify({ type: 'op', op_id: 'raw-move', op: { kind: 'set_note_theme', note: 1, theme: 1 } }));
+      };
+      const result = await done;
+      ws.close();
+      return result;
+    }, { roomId: room.room, name: NAME, content: CONTENT, title: TITLE });
+    assert.deepEqual(applied, [...CONTENT.map(() => 'create_note'), 'create_theme', 'set_note_theme']);
+
+    await openBoard(reader.page, room.url, PROMPT2);
+    await chooseView(reader.page, 'List');
+    for (const text of CONTENT) await waitForNoteCount(reader.page, text, 1);
+    assert.equal(await reader.page.locator('h1').first().textContent(), PROMPT2);
+    assert.equal(await reader.page.locator('#notes h3').first().textContent(), TITLE);
+    const authors = await reader.page.locator('#notes .note bdi').allTextContents();
+    assert.ok(authors.every((a) => a === NAME), `authors shown verbatim and isolated: ${JSON.stringify(authors)}`);
+    // Note text is laid out in its own direction, names are isolated from the text around them.
+    assert.equal(await reader.page.locator('#notes .note .note-text').first().getAttribute('dir'), 'auto');
+    const overflow = await reader.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.equal(overflow, 0, 'no horizontal scrolling at 320 px with long emoji sequences');
+    writer.assertClean();
+    reader.assertClean();
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
