@@ -47,3 +47,9 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+## fuzz: the property-based fuzz of message decoding and Board::apply (shared/tests/fuzz.rs)
+## at 200,000 cases per property in a release build; `make test` runs a few thousand.
+.PHONY: fuzz
+fuzz:
+	PROPTEST_CASES=200000 $(CARGO) test --release -p bothy-shared --test fuzz -- --nocapture

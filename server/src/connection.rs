@@ -174,7 +174,15 @@ impl Reader {
                     return None;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) | None => return None,
+                Some(Ok(Message::Close(_))) => {
+                    // Keep reading briefly: that is what sends the library's queued reply, so
+                    // the client's close handshake completes (a browser then sees its own code,
+                    // not 1006).
+                    let drain = async { while self.stream.next().await.is_some() {} };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+                    return None;
+                }
+                None => return None,
                 Some(Err(e)) => {
                     let (code, reason) = classify_read_error(&e);
                     tracing::debug!(error = %e, code, "read error");

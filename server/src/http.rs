@@ -5,9 +5,9 @@ use crate::registry::Registry;
 use crate::web;
 use axum::Json;
 use axum::Router;
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade, rejection::JsonRejection,
-};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -79,6 +79,38 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      frame-ancestors 'none'; form-action 'self'";
 
+/// Reads a JSON object body into `T`, or says which status refuses it: 415 without a JSON
+/// content type, 400 for text that is not JSON, 422 for JSON of the wrong shape. (Checked by
+/// hand because serde's derived structs would also accept an array.)
+fn read_json_object<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, StatusCode> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let status_of = |e: serde_json::Error| {
+        if e.is_data() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::BAD_REQUEST
+        }
+    };
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_or_else(status_of, |_| StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    serde_json::from_slice(body).map_err(status_of)
+}
+
 /// A JSON error body with a short message; never internal details.
 fn api_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -131,13 +163,18 @@ fn new_room_id() -> RoomId {
 
 async fn create_room(
     State(state): State<AppState>,
-    body: Result<Json<CreateRoom>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Json(body) = match body {
+    let body = match body {
         Ok(b) => b,
-        Err(e) => {
+        Err(e) => return api_error(e.status(), "The request body is too large."),
+    };
+    let body = match read_json_object::<CreateRoom>(&headers, &body) {
+        Ok(b) => b,
+        Err(status) => {
             return api_error(
-                e.status(),
+                status,
                 "The request body must be JSON like {\"prompt\": \"...\"}.",
             );
         }

@@ -128,6 +128,16 @@ fn text_error(field: &str, problem: TextProblem) -> OpError {
     }
 }
 
+/// Ids stay below 2^53 so JavaScript reads them exactly, and a counter can never overflow.
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
+fn out_of_ids() -> OpError {
+    OpError::new(
+        RejectReason::TooManyNotes,
+        "This board cannot hold any more notes or themes.",
+    )
+}
+
 fn note_missing() -> OpError {
     OpError::new(
         RejectReason::NotFound,
@@ -269,6 +279,9 @@ impl Board {
                     ));
                 }
                 let id = self.next_note_id;
+                if id >= MAX_ID {
+                    return Err(out_of_ids());
+                }
                 self.next_note_id += 1;
                 self.notes.insert(
                     id,
@@ -321,6 +334,9 @@ impl Board {
             }
             Op::CreateTheme(o) => {
                 let id = self.next_theme_id;
+                if id >= MAX_ID {
+                    return Err(out_of_ids());
+                }
                 self.next_theme_id += 1;
                 self.themes.insert(
                     id,
@@ -376,6 +392,9 @@ impl Board {
     pub fn check_invariants(&self, limits: &Limits) -> Result<(), String> {
         text::check(&self.prompt, limits.prompt_chars, true)
             .map_err(|p| format!("prompt: {}", text_error("prompt", p)))?;
+        if self.next_note_id > MAX_ID || self.next_theme_id > MAX_ID {
+            return Err(format!("next ids must be at most {MAX_ID}"));
+        }
         for (id, note) in &self.notes {
             if *id >= self.next_note_id {
                 return Err(format!("note {id} is not below next_note_id"));

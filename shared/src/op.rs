@@ -115,9 +115,17 @@ pub struct DeleteTheme {
 #[serde(deny_unknown_fields)]
 pub struct SetNoteTheme {
     pub note: NoteId,
-    /// The theme to put the note in, or `null` to take it out of its theme.
+    /// The theme to put the note in, or `null` to take it out of its theme. Required: a
+    /// message that leaves it out is refused rather than read as `null`.
+    #[serde(deserialize_with = "required_nullable")]
     pub theme: Option<ThemeId>,
     /// Where in the theme's list (0 = first); past the end means last. Ignored with `theme: null`.
     #[serde(default)]
     pub position: Option<u32>,
+}
+
+/// Reads an `Option` field that must be present (possibly `null`). With `deserialize_with`,
+/// serde no longer treats a missing `Option` field as `None`.
+fn required_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(d)
 }

@@ -81,11 +81,41 @@ pub struct OpMessage {
     pub op: Op,
 }
 
-/// Reads an operation only from a JSON object: serde's internally tagged enums would also take
-/// an array whose first item is the tag, where unknown-field checks do not apply.
+/// Reads an operation only from a JSON object, each key at most once: serde's internally tagged
+/// enums would also take an array whose first item is the tag, where unknown-field checks do not
+/// apply, and a map would silently keep the last of two equal keys (so a reader that keeps the
+/// first would see another operation than the server applies). Duplicate keys outside `op` are
+/// refused by the derived code already.
 fn object_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
-    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    let map = d.deserialize_map(UniqueKeys)?;
     Op::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
+/// Collects a JSON object, refusing a key that appears twice.
+struct UniqueKeys;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = serde_json::Map<String, serde_json::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut access: A,
+    ) -> Result<Self::Value, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some((key, value)) = access.next_entry::<String, serde_json::Value>()? {
+            if map.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field `{key}`"
+                )));
+            }
+            map.insert(key, value);
+        }
+        Ok(map)
+    }
 }
 
 /// A message from the server to a browser.
@@ -293,5 +323,37 @@ fn short(s: &str) -> String {
         let mut out: String = s.chars().take(MAX).collect();
         out.push('…');
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_repeated_inside_an_op_is_refused_like_one_outside_it() {
+        let twice = r#"{"type":"op","op_id":"a1","op":{"kind":"create_note","text":"shown","text":"applied","colour":"yellow","x":1,"y":1}}"#;
+        let e = decode_client_message(twice).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage);
+        assert_eq!(
+            e.op_id.map(|o| o.as_str().to_owned()).as_deref(),
+            Some("a1")
+        );
+        assert!(
+            e.message.contains("duplicate field `text`"),
+            "{}",
+            e.message
+        );
+        let outside =
+            r#"{"type":"op","op_id":"a1","op_id":"a2","op":{"kind":"delete_note","note":1}}"#;
+        assert_eq!(
+            decode_client_message(outside).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
+        let once = r#"{"type":"op","op_id":"a1","op":{"kind":"delete_note","note":1}}"#;
+        assert!(decode_client_message(once).is_ok());
+        // Arrays are still refused.
+        let array = r#"{"type":"op","op_id":"a1","op":["delete_note",1]}"#;
+        assert!(decode_client_message(array).is_err());
     }
 }

@@ -381,3 +381,332 @@ fn recovering_a_10000_op_journal() {
     assert_eq!(loaded.seq, records as u64);
     assert_eq!(loaded.board, board);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A crash at each step of compaction. Compaction (storage::compact) writes `snapshot.json.tmp`,
+// fsyncs it, renames it over `snapshot.json`, fsyncs the room folder, then truncates and fsyncs
+// the journal; new records are appended after that. Each test below builds, file by file, the
+// state a crash (kill -9 or power loss) at one of those steps can leave, for a journal of N
+// records after an old snapshot at K0 and a new snapshot at every K from K0 to N, and restarts.
+// Every restart must give the board with all N confirmed operations, each exactly once (and
+// remembered once, so a resend is answered `already_applied`).
+// ---------------------------------------------------------------------------------------------
+
+/// A room's confirmed history, made without a server: the records, the board after each prefix
+/// (`boards[k]` has the first k records applied), and the two identity tokens that wrote them.
+struct History {
+    room: RoomId,
+    records: Vec<JournalRecord>,
+    boards: Vec<Board>,
+    tokens: [String; 2],
+}
+
+/// N records by two people: notes, themes, moves, edits, theming and a deletion.
+fn history(n: usize) -> History {
+    let room = RoomId::parse("compaction").unwrap();
+    let tokens = [
+        "tokenofailsa0000".to_owned(),
+        "tokenofben0000000".to_owned(),
+    ];
+    let actors = tokens
+        .clone()
+        .map(|t| bothy_server::connection::actor_key(&t));
+    let limits = Limits::default();
+    let mut board = Board::new("What would help?");
+    let mut boards = vec![board.clone()];
+    let mut records = Vec::new();
+    let (mut notes, mut themes): (Vec<(usize, u64)>, Vec<u64>) = (Vec::new(), Vec::new());
+    for seq in 1..=n as u64 {
+        let who = (seq % 2) as usize;
+        let own_note = notes
+            .iter()
+            .rev()
+            .find(|(w, _)| *w == who)
+            .map(|(_, id)| *id);
+        let op = match (seq % 6, own_note, themes.last()) {
+            (1 | 2, _, _) | (_, None, _) => create_note(&format!("note {seq}: “quoted” ✓")),
+            (3, _, _) => create_theme(&format!("Theme {seq}")),
+            (4, Some(id), Some(&t)) => set_theme(id, Some(t), Some(0)),
+            (5, Some(id), _) => edit_note(id, &format!("edited at {seq}\nsecond line")),
+            (0, Some(id), _) if seq % 12 == 0 => delete_note(id),
+            (_, Some(id), _) => move_note(id, seq as f64 * 10.5, 20.25),
+        };
+        let record = JournalRecord {
+            seq,
+            at: 1_767_225_600_000 + seq * 1000,
+            actor: actors[who].clone(),
+            author: (who == 0).then(|| "Ailsa".to_owned()),
+            op_id: bothy_shared::OpId::parse(&format!("op-{seq}")).unwrap(),
+            op,
+        };
+        let applied = board
+            .apply(&record.op, &record.context(), &limits)
+            .unwrap_or_else(|e| panic!("record {seq} applies: {e}"));
+        if let Some(id) = applied.created {
+            match record.op {
+                bothy_shared::Op::CreateNote(_) => notes.push((who, id)),
+                _ => themes.push(id),
+            }
+        }
+        if let bothy_shared::Op::DeleteNote(d) = &record.op {
+            notes.retain(|(_, id)| *id != d.note);
+        }
+        records.push(record);
+        boards.push(board.clone());
+    }
+    History {
+        room,
+        records,
+        boards,
+        tokens,
+    }
+}
+
+impl History {
+    /// The snapshot compaction writes at seq k.
+    fn snapshot(&self, k: usize) -> RoomSnapshot {
+        RoomSnapshot {
+            format: storage::SNAPSHOT_FORMAT,
+            room: self.room.clone(),
+            seq: k as u64,
+            board: self.boards[k].clone(),
+            recent_ops: self.records[..k]
+                .iter()
+                .map(|r| storage::RecentOp {
+                    actor: r.actor.clone(),
+                    op_id: r.op_id.clone(),
+                    seq: r.seq,
+                })
+                .collect(),
+        }
+    }
+
+    /// Journal lines for records `from + 1 ..= to`.
+    fn journal(&self, from: usize, to: usize) -> Vec<u8> {
+        self.records[from..to]
+            .iter()
+            .flat_map(|r| r.encode())
+            .collect()
+    }
+}
+
+/// What is in the room folder after the crash.
+struct OnDisk {
+    snapshot: Vec<u8>,
+    tmp: Option<Vec<u8>>,
+    journal: Vec<u8>,
+}
+
+fn write_room(dir: &Path, room: &RoomId, files: &OnDisk) {
+    let room_dir = dir.join("rooms").join(room.as_str());
+    std::fs::create_dir_all(&room_dir).unwrap();
+    std::fs::write(room_dir.join("snapshot.json"), &files.snapshot).unwrap();
+    if let Some(tmp) = &files.tmp {
+        std::fs::write(room_dir.join("snapshot.json.tmp"), tmp).unwrap();
+    }
+    std::fs::write(room_dir.join("journal.log"), &files.journal).unwrap();
+}
+
+/// Restarts (twice, as a second crash could come right after recovery) and checks the room holds
+/// every confirmed operation exactly once. Returns what the first recovery found.
+fn restart_and_check(h: &History, files: &OnDisk, state: &str) -> Recovery {
+    let n = h.records.len();
+    let tmp = tempfile::tempdir().unwrap();
+    write_room(tmp.path(), &h.room, files);
+    let mut first = None;
+    for attempt in 1..=2 {
+        let loaded = load(tmp.path(), h.room.as_str())
+            .unwrap_or_else(|e| panic!("{state}: restart {attempt} failed: {e}"));
+        assert_eq!(loaded.seq, n as u64, "{state}: restart {attempt} seq");
+        assert_eq!(
+            loaded.board, h.boards[n],
+            "{state}: restart {attempt} board"
+        );
+        loaded
+            .board
+            .check_invariants(&Limits::default())
+            .unwrap_or_else(|e| panic!("{state}: {e}"));
+        let remembered: Vec<(u64, &str)> = loaded
+            .recent_ops
+            .iter()
+            .map(|r| (r.seq, r.op_id.as_str()))
+            .collect();
+        let confirmed: Vec<(u64, &str)> = h
+            .records
+            .iter()
+            .map(|r| (r.seq, r.op_id.as_str()))
+            .collect();
+        assert_eq!(
+            remembered, confirmed,
+            "{state}: every op id remembered once, in order"
+        );
+        if let Recovery::SetAside { problem, .. } = &loaded.recovery {
+            panic!("{state}: a crash state was taken for corruption: {problem}");
+        }
+        first.get_or_insert(loaded.recovery);
+    }
+    // Nothing was set aside, and the snapshot was never replaced by a bad one.
+    let room_dir = tmp.path().join("rooms").join(h.room.as_str());
+    for entry in std::fs::read_dir(&room_dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".corrupt"), "{state}: {name} was set aside");
+    }
+    first.unwrap()
+}
+
+#[test]
+fn a_crash_at_each_step_of_compaction_keeps_every_confirmed_op_exactly_once() {
+    const N: usize = 16;
+    const K0: usize = 3;
+    let h = history(N);
+    let old = serde_json::to_vec(&h.snapshot(K0)).unwrap();
+    let mut states = 0;
+    for k in K0..=N {
+        let new = serde_json::to_vec(&h.snapshot(k)).unwrap();
+        // Before compaction: the old snapshot and the journal since it.
+        let journal = h.journal(K0, N);
+        let before = |tmp: Option<Vec<u8>>| OnDisk {
+            snapshot: old.clone(),
+            tmp,
+            journal: journal.clone(),
+        };
+        let mut check = |files: OnDisk, step: String, expect_torn: bool| {
+            let recovery = restart_and_check(&h, &files, &format!("K={k}: {step}"));
+            assert_eq!(
+                matches!(recovery, Recovery::TornTail { .. }),
+                expect_torn,
+                "K={k}: {step}: {recovery:?}"
+            );
+            states += 1;
+        };
+        check(before(None), "crash before the temp file".into(), false);
+        // Crash while writing the temp file, or (power loss) before its fsync: any prefix.
+        for cut in [0, 1, new.len() / 3, new.len() / 2, new.len() - 1] {
+            check(
+                before(Some(new[..cut].to_vec())),
+                format!("temp file cut at {cut} of {} bytes", new.len()),
+                false,
+            );
+        }
+        // The temp file written and fsynced, not yet renamed; or renamed but the folder not
+        // fsynced, and the power failed (the rename is lost).
+        check(
+            before(Some(new.clone())),
+            "temp file whole, not renamed".into(),
+            false,
+        );
+        // Renamed (and the folder fsynced, or not), the journal not yet truncated: the
+        // snapshot already holds records K0+1..=K, which replay must skip.
+        check(
+            OnDisk {
+                snapshot: new.clone(),
+                tmp: None,
+                journal: journal.clone(),
+            },
+            "renamed, journal intact".into(),
+            false,
+        );
+        // Journal truncated (fsynced or not), then the records after K appended.
+        let after = h.journal(k, N);
+        check(
+            OnDisk {
+                snapshot: new.clone(),
+                tmp: None,
+                journal: after.clone(),
+            },
+            "journal truncated, later records appended".into(),
+            false,
+        );
+        // ... and the power failed during the next append: a torn record, or (ext4 with
+        // delayed allocation) a tail of zeros where unsynced data never landed. Neither was
+        // confirmed.
+        let mut torn = after.clone();
+        torn.extend_from_slice(b"0badc0de {\"seq\":");
+        check(
+            OnDisk {
+                snapshot: new.clone(),
+                tmp: None,
+                journal: torn,
+            },
+            "an unconfirmed append torn".into(),
+            true,
+        );
+        let mut zeros = after.clone();
+        zeros.extend_from_slice(&[0u8; 512]);
+        check(
+            OnDisk {
+                snapshot: new.clone(),
+                tmp: None,
+                journal: zeros,
+            },
+            "an unconfirmed append left as zeros".into(),
+            true,
+        );
+    }
+    println!(
+        "compaction crash states: {states} restarts (each done twice), N={N}, K0={K0}, K={K0}..={N}"
+    );
+}
+
+#[test]
+fn a_crash_while_creating_a_room_leaves_no_room() {
+    // The first snapshot is written like any other (temp file, rename); until the rename the
+    // room does not exist, and the browser was never told it did (201 comes after).
+    let tmp = tempfile::tempdir().unwrap();
+    let room = RoomId::parse("halfmade").unwrap();
+    let dir = tmp.path().join("rooms").join(room.as_str());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("snapshot.json.tmp"), b"{\"format\":1,\"ro").unwrap();
+    let storage = Storage::open(tmp.path(), Faults::default()).unwrap();
+    assert!(!storage.room_exists(&room));
+    assert!(matches!(
+        storage.load_room(&room, &Limits::default()),
+        Err(storage::StorageError::NoSuchRoom(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_server_restarts_on_an_interrupted_compaction_and_applies_resends_once() {
+    // The state after the rename, before the journal was emptied (the snapshot holds records
+    // 1..=K, the journal 1..=N): the real server serves it, and resends of confirmed ops from
+    // either side of K are answered `already_applied`, never applied again.
+    const N: usize = 14;
+    const K: usize = 8;
+    let h = history(N);
+    let tmp = tempfile::tempdir().unwrap();
+    write_room(
+        tmp.path(),
+        &h.room,
+        &OnDisk {
+            snapshot: serde_json::to_vec(&h.snapshot(K)).unwrap(),
+            tmp: Some(b"{\"format\":1,\"room\":\"compaction\",\"seq\":".to_vec()),
+            journal: h.journal(0, N),
+        },
+    );
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let room = h.room.as_str();
+    let mut c = server.client(room).await;
+    c.token = h.tokens[0].clone();
+    let w = c.join(None).await;
+    assert_eq!(w.seq, N as u64);
+    assert_eq!(w.board.unwrap(), h.boards[N].public());
+    let actor = bothy_server::connection::actor_key(&h.tokens[0]);
+    assert_eq!(w.mine, h.boards[N].notes_owned_by(&actor));
+    // Resend Ailsa's ops from before and after K with the same op ids.
+    for r in h.records.iter().filter(|r| r.actor == actor) {
+        c.send_op(r.op_id.clone(), r.op.clone()).await;
+        match c.outcome(&r.op_id).await {
+            ServerMessage::AlreadyApplied(a) => assert_eq!(a.seq, r.seq),
+            other => panic!("resend of {} got {other:?}", r.op_id.as_str()),
+        }
+    }
+    let next = c.apply(create_note("after the restart")).await;
+    assert_eq!(next.seq, N as u64 + 1);
+    server.stop().await;
+    // The graceful stop compacted; one more restart still has everything once.
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let (_c, w) = server.joined(room).await;
+    assert_eq!(w.seq, N as u64 + 1);
+    let board = w.board.unwrap();
+    assert_eq!(board.notes.len(), h.boards[N].notes.len() + 1);
+}

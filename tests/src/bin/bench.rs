@@ -371,6 +371,18 @@ struct Ctx {
     bins: Bins,
     args: Args,
     log: PathBuf,
+    /// Counts runs, to give each its own loopback addresses (`127.NET.x.y`): no run waits on
+    /// ports still in TIME_WAIT from the one before.
+    runs: std::cell::Cell<u8>,
+}
+
+impl Ctx {
+    /// A fresh `--source-net` for the next run of `loadgen` (100..=249).
+    fn next_net(&self) -> String {
+        let n = self.runs.get();
+        self.runs.set(n.wrapping_add(1));
+        (100 + n % 150).to_string()
+    }
 }
 
 fn run_fanout(
@@ -399,6 +411,8 @@ fn run_fanout(
         &ctx.args.warmup_secs.to_string(),
         "--secs",
         &ctx.args.secs.to_string(),
+        "--source-net",
+        &ctx.next_net(),
     ]
     .map(String::from)
     .to_vec();
@@ -439,14 +453,14 @@ fn run_idle(ctx: &Ctx, server: Server, repeat: usize) -> Result<Value, String> {
         Server::Relay => (0..a.idle_rooms).map(|i| format!("idle-{i}")).collect(),
     };
     let before = proc_sample(s.pid()).map_err(|e| e.to_string())?;
-    // Each process connects from its own 127.0.0.x, new for every run, so no run waits on
-    // ports still in TIME_WAIT from the one before.
+    // Each process connects from its own addresses, 100 connections to one (Bothy admits 200
+    // per address by default), new for every run.
     let run_index = repeat * 2 + usize::from(server == Server::Relay);
     let procs = a.idle_procs.max(1);
     let mut children = Vec::new();
     for p in 0..procs {
         let share = a.idle_clients / procs + usize::from(p < a.idle_clients % procs);
-        let source = format!("127.0.{}.{}", 1 + run_index, 10 + p);
+        let source_net = (10 + run_index * procs + p).to_string();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -462,7 +476,7 @@ fn run_idle(ctx: &Ctx, server: Server, repeat: usize) -> Result<Value, String> {
                 "--mode",
                 server.name(),
             ])
-            .args(["--clients", &share.to_string(), "--source-ip", &source])
+            .args(["--clients", &share.to_string(), "--source-net", &source_net])
             .arg("--room-ids")
             .arg(rooms.join(","))
             .stdin(Stdio::piped())
@@ -538,6 +552,8 @@ fn run_join(ctx: &Ctx, clients: usize, notes: u64) -> Result<Value, String> {
         &clients.to_string(),
         "--notes",
         &notes.to_string(),
+        "--source-net",
+        &ctx.next_net(),
     ]
     .map(String::from)
     .to_vec();
@@ -944,7 +960,12 @@ fn run() -> Result<(), String> {
     if wanted.is_empty() {
         return Err("no such scenario; choose from S1,S1b,S2,S3,S4,S5".into());
     }
-    let ctx = Ctx { bins, args, log };
+    let ctx = Ctx {
+        bins,
+        args,
+        log,
+        runs: std::cell::Cell::new(0),
+    };
     let started = mono_ns();
     let mut rows = Vec::new();
     let mut scenarios = Map::new();

@@ -89,6 +89,21 @@ struct Target {
     /// The server's process id, to read its CPU time and memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Connect from loopback addresses 127.NET.x.y (see `--per-source`) instead of 127.0.0.1.
+    #[arg(long)]
+    source_net: Option<u8>,
+    /// Clients per source address (Bothy's default limit per address is 200).
+    #[arg(long, default_value_t = 100)]
+    per_source: usize,
+}
+
+impl Target {
+    fn sources(&self) -> Sources {
+        Sources {
+            net: self.source_net,
+            per: self.per_source,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -128,9 +143,6 @@ struct IdleArgs {
     room_ids: Vec<String>,
     #[arg(long)]
     clients: usize,
-    /// Local address to connect from (127.0.0.x), so several processes have ports to spare.
-    #[arg(long)]
-    source_ip: Option<IpAddr>,
     #[arg(long, default_value_t = 128)]
     connect_concurrency: usize,
 }
@@ -192,15 +204,19 @@ fn join_as(token: &str, last_seq: Option<u64>) -> String {
     json!({"type":"join","version":1,"token":token,"last_seq":last_seq,"name":null}).to_string()
 }
 
-/// The number after `"key":` near the start of a message.
-fn number_after(payload: &[u8], key: &[u8]) -> Option<u64> {
-    let head = &payload[..payload.len().min(160)];
-    let at = ws::find(head, key)? + key.len();
-    let digits = head[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&head[at..at + digits])
+/// The number after the first `key` (like `"seq":`) in `text`.
+fn number_after(text: &[u8], key: &[u8]) -> Option<u64> {
+    let at = ws::find(text, key)? + key.len();
+    let digits = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&text[at..at + digits])
         .ok()?
         .parse()
         .ok()
+}
+
+/// The first bytes of a message, where its type, `seq` and `op_id` are.
+fn head(payload: &[u8]) -> &[u8] {
+    &payload[..payload.len().min(160)]
 }
 
 /// What a welcome said: its `seq`, and whether it carried the whole board.
@@ -212,8 +228,8 @@ struct WelcomeSeen {
 
 fn read_welcome(payload: &[u8]) -> WelcomeSeen {
     WelcomeSeen {
-        seq: number_after(payload, br#""seq":"#),
-        full_board: ws::find(&payload[..payload.len().min(160)], br#""board":null"#).is_none(),
+        seq: number_after(head(payload), br#""seq":"#),
+        full_board: ws::find(head(payload), br#""board":null"#).is_none(),
     }
 }
 
@@ -259,73 +275,89 @@ async fn make_rooms(target: &Target, count: usize) -> Vec<String> {
     }
 }
 
-/// Creates `count` notes in a Bothy room from one short-lived client, 50 at a time, and
-/// returns the first note's id.
+/// Notes one seeding client creates: within Bothy's default burst of messages per connection
+/// (40, the join included), so seeding is never refused for going too fast.
+const SEED_PER_CLIENT: u64 = 30;
+
+/// Creates `count` notes in a Bothy room, 30 at a time from short-lived clients one after
+/// another, and returns the first note's id (the notes' ids follow on from it).
 async fn seed_notes(addr: SocketAddr, room: &str, count: u64) -> io::Result<u64> {
+    let mut first = None;
+    let mut done = 0;
+    while done < count {
+        let chunk = (count - done).min(SEED_PER_CLIENT);
+        let id = seed_some(addr, room, done, chunk).await?;
+        first.get_or_insert(id);
+        done += chunk;
+    }
+    Ok(first.unwrap_or(1))
+}
+
+/// One seeding client: joins, creates notes `from..from + count`, waits until all are applied.
+/// Returns the board's `next_note_id` at its welcome.
+async fn seed_some(addr: SocketAddr, room: &str, from: u64, count: u64) -> io::Result<u64> {
     let (mut reader, mut writer) =
         ws::connect(addr, &format!("/ws/{room}"), None, 64 * 1024).await?;
     writer.send_text(join_message().as_bytes()).await?;
-    let first = loop {
+    let next_id = reader
+        .until_text(br#"{"type":"welcome""#, |p| {
+            number_after(p, br#""next_note_id":"#)
+        })
+        .await?
+        .ok_or_else(|| io::Error::other("the welcome has no board"))?;
+    let mut text = String::new();
+    for i in from..from + count {
+        text.clear();
+        let _ = write!(
+            text,
+            r#"{{"type":"op","op_id":"seed-{i}","op":{{"kind":"create_note","text":"Seed note {i}: what would make the garden better?","colour":"{}","x":{}.5,"y":{}.25}}}}"#,
+            PALETTE[i as usize % 6],
+            (i * 47) % 2900,
+            (i * 31) % 1900
+        );
+        writer.send_text(text.as_bytes()).await?;
+    }
+    let mut applied = 0;
+    while applied < count {
         match reader.next().await? {
-            Some(f) if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"welcome""#) => {
-                let key = br#""next_note_id":"#;
-                let at = ws::find(f.payload, key)
-                    .ok_or_else(|| io::Error::other("a fresh room's welcome has its board"))?;
-                let digits: String = f.payload[at + key.len()..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .map(|b| *b as char)
-                    .collect();
-                break digits.parse::<u64>().map_err(io::Error::other)?;
+            Some(f) if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"applied""#) => {
+                applied += 1
+            }
+            Some(f) if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"rejected""#) => {
+                return Err(io::Error::other(format!(
+                    "a seed note was rejected: {}",
+                    String::from_utf8_lossy(f.payload)
+                )));
+            }
+            Some(f) if f.opcode == OP_CLOSE => {
+                return Err(io::Error::other(format!(
+                    "the seeding client was closed with {}",
+                    f.close_code()
+                )));
             }
             Some(_) => {}
-            None => return Err(io::Error::other("closed before the welcome")),
+            None => return Err(io::Error::other("closed while seeding")),
         }
-    };
-    let mut text = String::new();
-    let mut done = 0;
-    while done < count {
-        let chunk = (count - done).min(50);
-        for i in done..done + chunk {
-            text.clear();
-            let _ = write!(
-                text,
-                r#"{{"type":"op","op_id":"seed-{i}","op":{{"kind":"create_note","text":"Seed note {i}: what would make the garden better?","colour":"{}","x":{}.5,"y":{}.25}}}}"#,
-                PALETTE[i as usize % 6],
-                (i * 47) % 2900,
-                (i * 31) % 1900
-            );
-            writer.send_text(text.as_bytes()).await?;
-        }
-        let mut applied = 0;
-        while applied < chunk {
-            match reader.next().await? {
-                Some(f)
-                    if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"applied""#) =>
-                {
-                    applied += 1
-                }
-                Some(f)
-                    if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"rejected""#) =>
-                {
-                    return Err(io::Error::other(format!(
-                        "a seed note was rejected: {}",
-                        String::from_utf8_lossy(f.payload)
-                    )));
-                }
-                Some(f) if f.opcode == OP_CLOSE => {
-                    return Err(io::Error::other(format!(
-                        "the seeding client was closed with {}",
-                        f.close_code()
-                    )));
-                }
-                Some(_) => {}
-                None => return Err(io::Error::other("closed while seeding")),
-            }
-        }
-        done += chunk;
     }
-    Ok(first)
+    Ok(next_id)
+}
+
+/// Where clients connect from: Bothy admits only so many sockets per address (200 by
+/// default), so simulated people are spread over loopback addresses `127.NET.x.y`, `per`
+/// to an address, as people in a hall share a few addresses. `None`: all from 127.0.0.1.
+#[derive(Clone, Copy)]
+struct Sources {
+    net: Option<u8>,
+    per: usize,
+}
+
+impl Sources {
+    fn of(&self, client: usize) -> Option<IpAddr> {
+        let net = self.net?;
+        let k = client / self.per.max(1);
+        let (hi, lo) = ((k / 250) as u8, (k % 250 + 1) as u8);
+        Some(IpAddr::V4(std::net::Ipv4Addr::new(127, net, hi, lo)))
+    }
 }
 
 /// `GET /metrics` as a JSON object: series (with labels) → value.
@@ -440,6 +472,8 @@ struct Client {
     token: String,
     writer: tokio::sync::Mutex<FrameWriter>,
     unanswered: std::sync::Mutex<std::collections::BTreeMap<u64, String>>,
+    /// The loopback address it connects from (reconnects too).
+    source: Option<IpAddr>,
 }
 
 impl Client {
@@ -458,7 +492,7 @@ impl Client {
             shared.addr,
             shared.mode,
             &self.room,
-            None,
+            self.source,
             16 * 1024,
             Some(join),
         )
@@ -570,7 +604,7 @@ async fn receive(
         let rejection = !delivery && p.starts_with(br#"{"type":"rejected""#);
         let duplicate = !delivery && !rejection && p.starts_with(br#"{"type":"already_applied""#);
         if applied {
-            last_seq = number_after(p, br#""seq":"#).or(last_seq);
+            last_seq = number_after(head(p), br#""seq":"#).or(last_seq);
         }
         if !delivery && !rejection && !duplicate {
             continue; // welcome, presence, pong
@@ -694,14 +728,21 @@ async fn run(a: RunArgs) -> Result<(), String> {
     for c in 0..clients {
         let room = rooms[c / a.clients_per_room].clone();
         let (gate, shared) = (gate.clone(), shared.clone());
+        let source = t.sources().of(c);
         joining.push(tokio::spawn(async move {
             let token = bothy_tests::new_token();
             let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
             let join = join_as(&token, None);
-            let (reader, writer, welcome) =
-                connect_joined(shared.addr, shared.mode, &room, None, 16 * 1024, Some(join))
-                    .await
-                    .map_err(|e| format!("client {c}: {e}"))?;
+            let (reader, writer, welcome) = connect_joined(
+                shared.addr,
+                shared.mode,
+                &room,
+                source,
+                16 * 1024,
+                Some(join),
+            )
+            .await
+            .map_err(|e| format!("client {c}: {e}"))?;
             drop(permit);
             let client = Arc::new(Client {
                 me: c as u64,
@@ -709,6 +750,7 @@ async fn run(a: RunArgs) -> Result<(), String> {
                 token,
                 writer: tokio::sync::Mutex::new(writer),
                 unanswered: Default::default(),
+                source,
             });
             let receiver = tokio::spawn(receive(client.clone(), reader, welcome.seq, shared));
             Ok::<_, String>((client, receiver))
@@ -885,7 +927,7 @@ async fn idle(a: IdleArgs) -> Result<(), String> {
     for c in 0..a.clients {
         let room = a.room_ids[c % a.room_ids.len()].clone();
         let gate = gate.clone();
-        let (addr, mode, source) = (t.addr, t.mode, a.source_ip);
+        let (addr, mode, source) = (t.addr, t.mode, t.sources().of(c));
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
             let (mut reader, writer, _) = connect_joined(addr, mode, &room, source, 2048, None)
@@ -952,12 +994,12 @@ async fn join_storm(a: JoinArgs) -> Result<(), String> {
     // Open every socket first, then send every join at the same moment.
     let barrier = Arc::new(tokio::sync::Barrier::new(a.clients));
     let mut tasks = Vec::with_capacity(a.clients);
-    for _ in 0..a.clients {
+    for c in 0..a.clients {
         let barrier = barrier.clone();
-        let (addr, room) = (t.addr, room.clone());
+        let (addr, room, source) = (t.addr, room.clone(), t.sources().of(c));
         tasks.push(tokio::spawn(async move {
             let (mut reader, mut writer) =
-                ws::connect(addr, &format!("/ws/{room}"), None, 16 * 1024)
+                ws::connect(addr, &format!("/ws/{room}"), source, 16 * 1024)
                     .await
                     .map_err(|e| e.to_string())?;
             let join = join_message();
