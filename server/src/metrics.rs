@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the latency histograms' buckets: 50 µs to 2.5 s.
-const LATENCY_BUCKETS: [f64; 15] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5,
+/// Upper bounds (seconds) of the latency histograms' buckets: 50 µs to 2.5 s, finest where
+/// an fsync and a loopback fan-out fall (0.1 to 10 ms).
+const LATENCY_BUCKETS: [f64; 20] = [
+    0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005,
+    0.007_5, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 /// Upper bounds of the batch-size histogram's buckets (operations per fsync).
 const BATCH_BUCKETS: [f64; 11] = [
@@ -41,12 +42,12 @@ pub struct Metrics {
     /// Members closed with 4008 because their outgoing queue was full.
     slow_members_closed: AtomicU64,
     /// Time to write and `fdatasync` one journal batch.
-    pub journal_fsync: Histogram<15>,
+    pub journal_fsync: Histogram<20>,
     /// Operations saved by one fsync (group commit).
     pub journal_batch_ops: Histogram<11>,
     /// From an operation being applied to the working board until its `applied` message is in
     /// every member's queue: the wait for the batch, its fsync, and the fan-out.
-    pub apply_to_broadcast: Histogram<15>,
+    pub apply_to_broadcast: Histogram<20>,
 }
 
 impl Default for Metrics {
@@ -262,8 +263,8 @@ mod tests {
         m.journal_fsync.observe(10.0);
         let text = m.render(2, 0);
         assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"0.0001\"} 0\n"));
-        assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"0.00025\"} 1\n"));
-        assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"0.0002\"} 1\n"));
+        assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"0.003\"} 2\n"));
         assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"2.5\"} 2\n"));
         assert!(text.contains("bothy_journal_fsync_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(text.contains("bothy_journal_fsync_seconds_count 3\n"));

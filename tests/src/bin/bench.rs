@@ -820,13 +820,19 @@ fn rows_for(name: &str, kind: Kind, bothy: &[Value], relay: &[Value]) -> Vec<Row
                     unit: "",
                     target: Target::AtMost(0.0),
                 });
-                rows.push(row(
-                    "clients closed (4008, too slow)",
-                    "clients_closed",
-                    "",
-                    Target::None,
-                ));
             }
+            rows.push(row(
+                "Bothy: closed as too slow (4008), reconnected",
+                "kicked",
+                "",
+                Target::None,
+            ));
+            rows.push(row(
+                "Bothy: reconnects given the whole board",
+                "resync_full",
+                "",
+                Target::None,
+            ));
             rows
         }
         (_, Kind::Idle) => vec![
@@ -1046,8 +1052,8 @@ fn run() -> Result<(), String> {
         .collect();
     if !disturbed.is_empty() {
         println!(
-            "Warning: other programs kept more than a quarter of a core busy during {}; \
-             those figures are disturbed. Run again on a quiet machine.",
+            "Warning: other programs (or the VM's host: steal time) kept more than a quarter \
+             of a core busy during {}; those figures are disturbed. Run again on a quiet machine.",
             disturbed.join(", ")
         );
     }
