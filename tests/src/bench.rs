@@ -63,27 +63,36 @@ pub fn proc_sample(pid: u32) -> std::io::Result<ProcSample> {
     })
 }
 
-/// CPU seconds spent by the whole machine so far (every core, everything but idle and iowait),
-/// from the first line of `/proc/stat`.
-pub fn machine_busy_secs() -> f64 {
+/// CPU seconds the whole machine has spent so far (every core), from the first line of
+/// `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineCpu {
+    /// Processes and hardware interrupts: user, nice, system and irq time.
+    pub tasks: f64,
+    /// Softirq time: on loopback, mostly the receive side of our own TCP traffic, which the
+    /// kernel does not charge to the sending process.
+    pub softirq: f64,
+    /// Time the hypervisor gave this VM's CPUs to someone else.
+    pub steal: f64,
+}
+
+pub fn machine_cpu() -> MachineCpu {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let line = stat.lines().next().unwrap_or("");
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
     let v: Vec<u64> = line
         .split_whitespace()
         .skip(1)
         .filter_map(|f| f.parse().ok())
         .collect();
-    // user nice system idle iowait irq softirq steal ...
-    let busy: u64 = v
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .take(8)
-        .map(|(_, x)| *x)
-        .sum();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0) as f64;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    busy as f64 / hz
+    MachineCpu {
+        tasks: (at(0) + at(1) + at(2) + at(5)) / hz,
+        softirq: at(6) / hz,
+        steal: at(7) / hz,
+    }
 }
 
 /// The value at quantile `q` (0..=1) of sorted samples (nearest rank).

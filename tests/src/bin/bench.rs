@@ -785,8 +785,14 @@ fn rows_for(name: &str, kind: Kind, bothy: &[Value], relay: &[Value]) -> Vec<Row
                 Target::None,
             ));
             rows.push(row(
-                "other load on the machine (cores busy)",
+                "other programs on the VM (cores busy)",
                 "other_cpu_util",
+                "cores",
+                Target::None,
+            ));
+            rows.push(row(
+                "host steal time (cores)",
+                "steal_util",
                 "cores",
                 Target::None,
             ));
@@ -1045,11 +1051,12 @@ fn run() -> Result<(), String> {
     std::fs::write(&path, &text).map_err(|e| e.to_string())?;
     std::fs::write(ctx.args.out.join("latest.json"), &text).map_err(|e| e.to_string())?;
     println!("{table}");
-    let disturbed: Vec<&str> = rows
+    let mut disturbed: Vec<&str> = rows
         .iter()
         .filter(|r| r.unit == "cores" && r.bothy.unwrap_or(0.0).max(r.relay.unwrap_or(0.0)) > 0.25)
         .map(|r| r.scenario.as_str())
         .collect();
+    disturbed.dedup();
     if !disturbed.is_empty() {
         println!(
             "Warning: other programs (or the VM's host: steal time) kept more than a quarter \

@@ -3,8 +3,8 @@
 //! also be run by hand against a running server. It prints one JSON object on stdout.
 //!
 //! ```sh
-//! loadgen run  --addr 127.0.0.1:8080 --mode bothy --rooms 10 --clients-per-room 50 --rate 1
-//! loadgen idle --addr 127.0.0.1:8080 --room-ids ROOM1,ROOM2 --clients 5000 --source-ip 127.0.0.2
+//! loadgen run  --addr 127.0.0.1:8080 --mode bothy --rooms 10 --clients-per-room 50 --rate 1 --source-net 11
+//! loadgen idle --addr 127.0.0.1:8080 --room-ids ROOM1,ROOM2 --clients 5000 --source-net 12
 //! loadgen join --addr 127.0.0.1:8080 --clients 200 --notes 2000
 //! ```
 //!
@@ -31,7 +31,7 @@
 mod ws;
 
 use bothy_shared::protocol;
-use bothy_tests::bench::{latency_summary, machine_busy_secs, mono_ns, proc_sample};
+use bothy_tests::bench::{latency_summary, machine_cpu, mono_ns, proc_sample};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -798,9 +798,9 @@ async fn run(a: RunArgs) -> Result<(), String> {
     let counters = &shared.counters;
 
     sleep_until_ns(w0).await;
-    let (server0, gen0, busy0) = (sample(pid), sample(Some(0)), machine_busy_secs());
+    let (server0, gen0, busy0) = (sample(pid), sample(Some(0)), machine_cpu());
     sleep_until_ns(w1).await;
-    let (server1, gen1, busy1) = (sample(pid), sample(Some(0)), machine_busy_secs());
+    let (server1, gen1, busy1) = (sample(pid), sample(Some(0)), machine_cpu());
 
     // Drain: until every expected delivery has arrived, or the drain period is over.
     sleep_until_ns(last_intended).await;
@@ -910,7 +910,13 @@ async fn run(a: RunArgs) -> Result<(), String> {
         "generator": { "cpu_util": generator_cpu / window_secs },
         "metrics": metrics,
         // Everything else the machine ran in the window (other people's work disturbs a run).
-        "other_cpu_util": ((busy1 - busy0) - server_cpu - generator_cpu).max(0.0) / window_secs,
+        // Other programs on this VM (anything but the server and the generator), and time
+        // the host took the CPUs away: both disturb a run.
+        "other_cpu_util": ((busy1.tasks - busy0.tasks) - server_cpu - generator_cpu).max(0.0)
+            / window_secs,
+        "steal_util": (busy1.steal - busy0.steal) / window_secs,
+        // Loopback receive processing (ours, mostly), charged to no process.
+        "softirq_util": (busy1.softirq - busy0.softirq) / window_secs,
     });
     println!("{report}");
     Ok(())
