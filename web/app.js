@@ -38,20 +38,45 @@ function home() {
       }
     },
   });
+  import('./plan.js').then((m) => m.renderPlan(main)); // "Plan an event", below the other sections
 }
+
+/** The facilitator secret for this room: taken from the link's `#f=…` (then removed from the
+ *  address bar, since facilitators share their screens) and kept in local storage. */
+function facilitatorSecret(room) {
+  const key = `bothy.facilitator.${room}`;
+  const found = new URLSearchParams(location.hash.slice(1)).get('f');
+  try {
+    if (found) localStorage.setItem(key, found);
+  } catch { /* storage blocked: the secret lives for this page only */ }
+  if (found) history.replaceState(history.state, '', location.pathname + location.search);
+  let kept = null;
+  try { kept = localStorage.getItem(key); } catch { /* blocked */ }
+  return {
+    value: kept || found || null,
+    forget() { this.value = null; try { localStorage.removeItem(key); } catch { /* blocked */ } },
+  };
+}
+
+// Kinds whose changes to notes and themes are summarised for others ("2 new notes, 1 change").
+const NOTE_KINDS = new Set(['create_note', 'proxy_note', 'edit_note', 'recolour_note', 'move_note', 'delete_note',
+  'create_theme', 'rename_theme', 'delete_theme', 'set_note_theme']);
 
 function board(room) {
   const store = new Store(room);
+  const secret = facilitatorSecret(room);
   const says = new Map(); // op id → what to announce when it is confirmed
   let heldUpTo = 0;
   const narrow = matchMedia('(max-width: 600px)').matches;
   let socket = null;
+  let tools = null; // web/facilitate.js, loaded only for facilitators
 
   const state = () => {
-    const pendingNotes = store.pending.filter((p) => p.op.kind === 'create_note')
+    const pendingNotes = store.pending.filter((p) => p.op.kind === 'create_note' || p.op.kind === 'proxy_note')
       .map((p) => ({ op_id: p.op_id, text: p.op.text, colour: p.op.colour }));
     return { board: store.board, mine: store.mine, presence: store.presence, pendingNotes, online: socket?.open,
-      pendingIds: new Set(), announce: (s) => announcer.say(s) };
+      pendingIds: new Set(), announce: (s) => announcer.say(s), role: store.role,
+      dotsUsed: store.dotsUsed(), dotsOn: (id) => store.dotsOn(id), now: () => store.now() };
   };
   const render = () => view.render(state());
 
@@ -70,10 +95,15 @@ function board(room) {
     colour: (c) => { settings.colour = c; },
     view: (v) => { settings.view = v; render(); },
     post(text, colour) {
-      const n = store.board ? store.board.notes.size + store.pending.length : 0;
-      const x = 40 + (n % 8) * 340;
-      const y = 100 + (Math.floor(n / 8) % 7) * 260;
-      send({ kind: 'create_note', text, colour, x: Math.min(x, BOARD_WIDTH - 300), y: Math.min(y, BOARD_HEIGHT - 200) }, t.posted);
+      send({ kind: 'create_note', text, colour, ...freeSpot() }, t.posted);
+    },
+    vote(note) {
+      const left = store.board.state.voting ? store.board.state.voting.budget - store.dotsUsed() - 1 : 0;
+      send({ kind: 'vote', note }, t.dotAdded(Math.max(0, left)));
+    },
+    unvote(note) {
+      const left = store.board.state.voting ? store.board.state.voting.budget - store.dotsUsed() + 1 : 0;
+      send({ kind: 'unvote', note }, t.dotTaken(Math.max(0, left)));
     },
     saveName(name) {
       if ([...name].length > NAME_LIMIT) { view.showNotice(`${t.yourName}: ${NAME_LIMIT}`); return; }
@@ -110,21 +140,57 @@ function board(room) {
     view: settings.view ?? (narrow ? 'list' : 'board'),
   });
 
+  /** Where a new note goes: the next place in a grid, by how many notes there are. */
+  function freeSpot() {
+    const n = store.board ? store.board.notes.size + store.pending.length : 0;
+    const x = 40 + (n % 8) * 340;
+    const y = 100 + (Math.floor(n / 8) % 7) * 260;
+    return { x: Math.min(x, BOARD_WIDTH - 300), y: Math.min(y, BOARD_HEIGHT - 200) };
+  }
+
+  /** Loads the facilitator's tools the first time the server says this page is a facilitator. */
+  async function facilitate() {
+    if (tools || !store.facilitator) return;
+    tools = 'loading';
+    const { Facilitation } = await import('./facilitate.js');
+    tools = new Facilitation({
+      send,
+      proxyNote(text, colour) {
+        if (!text.trim()) { view.showNotice(t.empty); return false; }
+        if ([...text].length > NOTE_LIMIT) { view.showNotice(t.tooLong(NOTE_LIMIT)); return false; }
+        send({ kind: 'proxy_note', text, colour, ...freeSpot() }, t.proxyAdded);
+        return true;
+      },
+      rerender: render,
+      excerpt: (note) => view.noteText(note),
+      focusKey: (id, key) => view.focusKey(id, key),
+    });
+    view.setFacilitation(tools);
+    render();
+  }
+
   function flushHeld() {
-    for (const msg of store.held) applyConfirmed(msg, false);
+    for (const msg of store.held) {
+      if (msg.type === 'sync') store.sync(msg);
+      else applyConfirmed(msg, false);
+    }
     store.held = [];
     view.setPaused(store.paused, 0);
   }
 
   function applyConfirmed(msg, own) {
     const focused = document.activeElement?.closest?.('[data-note-id]')?.dataset.noteId;
-    if (!store.apply(msg)) return;
+    if (!store.apply(msg, own)) return;
     if (msg.op.kind === 'move_note' || msg.op.kind === 'set_note_theme') view.previews.delete(msg.op.note);
+    if (msg.op.kind === 'timer_ended') view.timerEnded();
     if (own) {
       if (msg.created != null && msg.op.kind === 'create_note') store.mine.add(msg.created);
       return;
     }
-    const kind = { create_note: 'added', delete_note: 'removed' }[msg.op.kind] ?? 'changed';
+    // Changes to the room itself (lock, voting, spotlight, …) are told by the view, in words.
+    const moderation = ['hide_note', 'unhide_note', 'remove_note'].includes(msg.op.kind);
+    if (!NOTE_KINDS.has(msg.op.kind) && !(moderation && store.facilitator)) return;
+    const kind = { create_note: 'added', proxy_note: 'added', delete_note: 'removed' }[msg.op.kind] ?? 'changed';
     announcer.remote(kind);
     const moved = msg.op.kind === 'move_note' || msg.op.kind === 'set_note_theme';
     if (moved && focused === String(msg.op.note)) announcer.say(t.focusedMoved);
@@ -139,6 +205,19 @@ function board(room) {
         view.setReadOnly(store.readOnly);
         // Resend everything not yet confirmed, with the same ids: the server applies each once.
         for (const p of store.pending) socket.send({ type: 'op', op_id: p.op_id, op: p.op });
+        if (store.facilitator) facilitate();
+        else if (tools && tools !== 'loading') { tools = null; view.setFacilitation(null); }
+        break;
+      case 'sync':
+        // A whole new board (after a reveal, a hidden note, voting opening or closing).
+        if (store.paused) {
+          if (msg.seq >= heldUpTo) { store.held.push(msg); heldUpTo = msg.seq; }
+          view.setPaused(true, store.held.length);
+          return;
+        }
+        store.held = store.held.filter((h) => h.seq > msg.seq);
+        store.sync(msg);
+        heldUpTo = Math.max(heldUpTo, store.seq);
         break;
       case 'applied': {
         const own = store.isPending(msg.op_id);
@@ -166,6 +245,8 @@ function board(room) {
         store.settle(msg.op_id);
         says.delete(msg.op_id);
         if (p && (p.op.kind === 'move_note' || p.op.kind === 'set_note_theme')) view.previews.delete(p.op.note);
+        // A refused new note (the board was locked, say) goes back into an empty composer.
+        if (p && p.op.kind === 'create_note') view.restoreDraft(p.op.text);
         view.showNotice(msg.message);
         break;
       }
@@ -177,7 +258,8 @@ function board(room) {
   }
 
   socket = new RoomSocket(room, {
-    join: () => ({ type: 'join', version: 1, token: identityToken(), last_seq: store.seq, name: settings.name || null }),
+    join: () => ({ type: 'join', version: 1, token: identityToken(), last_seq: store.seq, name: settings.name || null,
+      ...(secret.value ? { facilitator: secret.value } : {}) }),
     onMessage,
     onStatus(status) {
       const was = connection.dataset.status;
@@ -186,12 +268,28 @@ function board(room) {
       if (status === 'offline' && was !== 'offline') announcer.say(t.offline);
       if (status === 'connected' && was === 'offline') announcer.say(t.connected);
     },
-    onFatal: () => { connection.hidden = true; renderNoRoom(main); },
+    onFatal(code) {
+      if (code === 4000 && secret.value) {
+        // The facilitator link was replaced: forget it and take part as a participant, with
+        // the whole board again (a participant's board differs from a facilitator's).
+        secret.forget();
+        store.seq = null;
+        view.showNotice(t.badFacilitatorLink);
+        socket.restart();
+        return;
+      }
+      connection.hidden = true;
+      renderNoRoom(main);
+    },
   });
   connection.textContent = t.reconnecting;
   socket.connect();
 }
 
 const match = location.pathname.match(/^\/r\/([a-z0-9_-]{4,32})\/?$/);
+// Facilitators' event pages (overview, join cards), loaded only when asked for.
+const eventPage = location.pathname.match(/^\/e\/([a-z0-9]{4,32})(\/cards)?\/?$/);
 if (match) board(match[1]);
+else if (eventPage?.[2]) import('./cards.js').then((m) => m.renderCards(main, eventPage[1]));
+else if (eventPage) import('./overview.js').then((m) => m.renderOverview(main, eventPage[1]));
 else home();

@@ -9,7 +9,7 @@ export class RoomSocket {
    * @param {string} room
    * @param {{join: () => object, onMessage: (msg: object) => void,
    *          onStatus: (status: 'connecting'|'connected'|'reconnecting'|'offline') => void,
-   *          onFatal: (code: number) => void}} hooks
+   *          onFatal: (code: number, reason: string) => void}} hooks
    */
   constructor(room, hooks) {
     this.room = room;
@@ -45,7 +45,7 @@ export class RoomSocket {
       this.ws = null;
       if (e.code === CLOSE_NO_SUCH_ROOM || e.code === CLOSE_BAD_JOIN) {
         this.stopped = true;
-        this.hooks.onFatal(e.code);
+        this.hooks.onFatal(e.code, e.reason);
         return;
       }
       if (!navigator.onLine) { this.hooks.onStatus('offline'); return; }
@@ -72,6 +72,13 @@ export class RoomSocket {
     ws?.close();
     clearTimeout(this.timer);
     this.hooks.onStatus('offline');
+  }
+
+  /** Joins again after a fatal close, e.g. without a facilitator secret the server refused. */
+  restart() {
+    this.stopped = false;
+    this.attempt = 0;
+    this.connect();
   }
 
   /** Drops the current connection (if any) and joins again at once, e.g. after a name change. */

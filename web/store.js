@@ -41,6 +41,14 @@ export class Store {
     this.board = null;
     this.seq = null;
     this.mine = new Set();
+    /** This person's dots, note id → count, as the server last confirmed them. */
+    this.myVotes = new Map();
+    /** The sequence number `myVotes` was last replaced at: older confirmations are in it already. */
+    this.votesSeq = null;
+    /** 'participant' or 'facilitator', from the welcome. */
+    this.role = 'participant';
+    /** Server clock minus this browser's clock (ms), from the welcome: for timers. */
+    this.skew = 0;
     this.presence = 0;
     this.readOnly = false;
     /** Operations sent or waiting to be sent, oldest first: [{op_id, op}] */
@@ -71,23 +79,79 @@ export class Store {
 
   isPending(opId) { return this.pending.some((p) => p.op_id === opId); }
 
+  get facilitator() { return this.role === 'facilitator'; }
+
+  /** The server's clock now (ms since the epoch), as far as this browser can tell. */
+  now() { return Date.now() + this.skew; }
+
   welcome(msg) {
+    this.role = msg.role === 'facilitator' ? 'facilitator' : 'participant';
+    if (typeof msg.now === 'number') this.skew = msg.now - Date.now();
     if (msg.board) {
-      this.board = fromWire(msg.board);
+      this.board = fromWire(msg.board, { facilitator: this.facilitator });
       this.held = [];
       this.seq = msg.seq;
     }
     // Without a board, the changes missed since `this.seq` follow as `applied` messages.
     for (const id of msg.mine) this.mine.add(id);
+    this.setVotes(msg.my_votes, msg.seq);
     this.presence = msg.presence;
     this.readOnly = msg.read_only;
   }
 
-  /** Applies one confirmed change in order; false if it was already seen. */
-  apply(msg) {
-    if (this.seq != null && msg.seq <= this.seq) return false;
-    applyOp(this.board, msg.op, { created: msg.created, at: msg.at, author: msg.author });
+  /** Replaces the board (after a reveal, a hidden note, voting opening or closing); pending
+   *  operations stay. False if it is older than what is shown. */
+  sync(msg) {
+    if (this.seq != null && msg.seq < this.seq) return false;
+    this.board = fromWire(msg.board, { facilitator: this.facilitator });
     this.seq = msg.seq;
+    this.mine = new Set(msg.mine);
+    this.setVotes(msg.my_votes, msg.seq);
     return true;
+  }
+
+  setVotes(pairs, seq) {
+    if (!Array.isArray(pairs)) return;
+    this.myVotes = new Map(pairs.filter(([, n]) => n > 0));
+    this.votesSeq = seq;
+  }
+
+  /** Applies one confirmed change in order; false if it was already seen. `own`: this page
+   *  asked for it. */
+  apply(msg, own = false) {
+    if (this.seq != null && msg.seq <= this.seq) return false;
+    const { op } = msg;
+    applyOp(this.board, op, { created: msg.created, at: msg.at, author: msg.author, facilitator: this.facilitator });
+    this.seq = msg.seq;
+    const fresh = this.votesSeq == null || msg.seq > this.votesSeq;
+    if (own && fresh && (op.kind === 'vote' || op.kind === 'unvote')) {
+      const n = (this.myVotes.get(op.note) ?? 0) + (op.kind === 'vote' ? 1 : -1);
+      if (n > 0) this.myVotes.set(op.note, n); else this.myVotes.delete(op.note);
+    }
+    if (op.kind === 'delete_note' || op.kind === 'remove_note') this.myVotes.delete(op.note);
+    if (op.kind === 'delete_note') this.mine.delete(op.note);
+    return true;
+  }
+
+  /** Dots used, counting votes not yet confirmed. */
+  dotsUsed() {
+    let used = 0;
+    for (const n of this.myVotes.values()) used += n;
+    for (const p of this.pending) {
+      if (p.op.kind === 'vote') used += 1;
+      else if (p.op.kind === 'unvote') used -= 1;
+    }
+    return Math.max(0, used);
+  }
+
+  /** This person's dots on one note, counting votes not yet confirmed. */
+  dotsOn(note) {
+    let n = this.myVotes.get(note) ?? 0;
+    for (const p of this.pending) {
+      if (p.op.note !== note) continue;
+      if (p.op.kind === 'vote') n += 1;
+      else if (p.op.kind === 'unvote') n -= 1;
+    }
+    return Math.max(0, n);
   }
 }

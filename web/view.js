@@ -1,7 +1,7 @@
 // The view: owns the DOM and nothing else. User text is only ever set with textContent.
 
 import { strings as t } from './strings.js';
-import { BOARD_HEIGHT, BOARD_WIDTH, PALETTE, charLength, outline } from './model.js';
+import { BOARD_HEIGHT, BOARD_WIDTH, PALETTE, charLength, outline, talliesVisible } from './model.js';
 
 const SCALE = 0.5; // board units → CSS pixels in the Board view
 const NOTE_W = 300; // board units
@@ -89,9 +89,21 @@ export class BoardView {
     this.lastOrder = [];
     this.ownDeletes = new Set(); // notes this person deleted: no "someone else" announcement
 
+    this.roomName = el('p', { class: 'room-name', dir: 'auto', hidden: true });
     this.heading = el('h1', { id: 'prompt-h', tabindex: '-1', text: t.loading });
     this.presence = el('p', { class: 'presence' });
     this.notice = el('p', { class: 'notice', role: 'alert' });
+    // The room's state in words; changes are announced once through the announcer.
+    this.stateList = el('ul', { class: 'room-state', 'aria-label': t.roomState, hidden: true });
+    this.clock = el('span', { class: 'clock', role: 'timer', 'aria-live': 'off' });
+    this.timerLock = el('span', { class: 'timer-lock', text: ` ${t.timerLocks}` });
+    this.timer = el('p', { class: 'timer', hidden: true }, el('span', { class: 'timer-label', text: `${t.timeLeft}: ` }), this.clock, this.timerLock);
+    this.spotText = el('p', { class: 'spotlight-text', dir: 'auto' });
+    this.spotlight = el('section', { class: 'spotlight', 'aria-labelledby': 'spotlight-h', hidden: true },
+      el('h2', { id: 'spotlight-h', text: t.spotlightHeading }), this.spotText);
+    this.facArea = el('div', { class: 'fac-area' });
+    this.privacy = el('p', { class: 'privacy' });
+    this.lockedHint = el('p', { class: 'hint', id: 'locked-hint', text: t.lockedHint, hidden: true });
     this.text = el('textarea', { id: 'note-text', rows: '3', 'aria-describedby': 'note-text-hint note-count' });
     this.text.value = draft;
     this.count = el('p', { id: 'note-count', class: 'count' });
@@ -106,15 +118,15 @@ export class BoardView {
     this.colours = colours;
     this.post = el('button', { type: 'submit', text: t.post });
     const composer = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submitNote(); } },
-      ...field('note-text', t.yourNote, this.text, t.noteHint), this.count, colours, this.post);
+      ...field('note-text', t.yourNote, this.text, t.noteHint), this.count, colours, this.lockedHint, this.post);
 
     this.name = el('input', { id: 'name', autocomplete: 'nickname', 'aria-describedby': 'name-hint' });
     this.name.value = name;
-    const nameForm = el('form', { class: 'name', onsubmit: (e) => { e.preventDefault(); actions.saveName(this.name.value.trim()); } },
+    const nameForm = this.nameForm = el('form', { class: 'name', onsubmit: (e) => { e.preventDefault(); actions.saveName(this.name.value.trim()); } },
       ...field('name', t.yourName, this.name, t.nameHint), el('button', { type: 'submit', text: t.saveName }));
 
     this.themeTitle = el('input', { id: 'theme-title', autocomplete: 'off' });
-    const themeForm = el('form', { class: 'theme-form', onsubmit: (e) => {
+    const themeForm = this.themeForm = el('form', { class: 'theme-form', onsubmit: (e) => {
       e.preventDefault();
       if (this.themeTitle.value.trim()) { actions.addTheme(this.themeTitle.value.trim()); this.themeTitle.value = ''; }
     } }, ...field('theme-title', t.newTheme, this.themeTitle), el('button', { type: 'submit', text: t.addTheme }));
@@ -127,8 +139,9 @@ export class BoardView {
     this.notes = el('section', { id: 'notes', class: 'notes', 'aria-labelledby': 'notes-h' });
     this.notesHeading = el('h2', { id: 'notes-h', tabindex: '-1', text: t.notes });
 
-    main.replaceChildren(this.heading, this.presence, this.notice,
-      el('div', { class: 'tools' }, composer, el('div', { class: 'side' }, nameForm, themeForm, viewSwitch, this.pause)),
+    main.replaceChildren(this.roomName, this.heading, this.presence, this.notice, this.timer, this.stateList, this.spotlight,
+      this.facArea,
+      el('div', { class: 'tools' }, composer, el('div', { class: 'side' }, this.privacy, nameForm, themeForm, viewSwitch, this.pause)),
       el('div', { class: 'notes-wrap' }, this.notesHeading, this.notes));
     document.addEventListener('keydown', (e) => this.onKey(e));
     this.updateCount();
@@ -154,6 +167,14 @@ export class BoardView {
 
   showNotice(text) { this.notice.textContent = text; }
 
+  /** Puts a refused note's text back in the composer, unless something else is being written. */
+  restoreDraft(text) {
+    if (this.text.value.trim()) return;
+    this.text.value = text;
+    this.actions.draft(text);
+    this.updateCount();
+  }
+
   setView(v) {
     this.viewName = v;
     this.carrying = null;
@@ -166,8 +187,108 @@ export class BoardView {
   }
 
   setReadOnly(readOnly) {
-    this.post.disabled = readOnly;
+    this.readOnly = readOnly;
+    this.post.disabled = readOnly || this.locked;
     if (readOnly) this.showNotice(t.readOnly);
+  }
+
+  /** Adds the facilitator's tools (web/facilitate.js): a panel, and controls on each note. */
+  setFacilitation(tools) {
+    this.tools = tools;
+    this.facArea.replaceChildren(...(tools ? [tools.panel] : []));
+  }
+
+  /** The server ended the timer (rather than a facilitator stopping it). */
+  timerEnded() { this.endedByServer = true; }
+
+  /** What this person may do now: the server decides, this only hides what it would refuse. */
+  rights(state) {
+    const s = state.board.state;
+    const fac = state.role === 'facilitator';
+    const change = fac || !s.locked;
+    return { fac, change, theme: change && (fac || s.theming !== 'facilitators') };
+  }
+
+  /** The room's state as short sentences. */
+  stateLines(state) {
+    const s = state.board.state;
+    const fac = state.role === 'facilitator';
+    const lines = [];
+    if (s.writing === 'private') lines.push(fac ? t.statePrivateFac : t.statePrivate);
+    if (s.locked) lines.push(fac ? t.stateLockedFac : t.stateLocked);
+    if (s.voting) {
+      const v = s.voting;
+      const left = Math.max(0, v.budget - state.dotsUsed);
+      lines.push(`${fac ? t.stateVotingFac(v.budget) : t.stateVoting(left, v.budget)} ${v.show_tallies ? t.talliesShown : t.talliesHidden}`);
+    }
+    if (s.theming === 'facilitators') lines.push(fac ? t.stateThemingFac : t.stateTheming);
+    return lines;
+  }
+
+  /** Compares the room with how it was at the last render and says what changed, once. */
+  announceChanges(state) {
+    const { board } = state;
+    const s = board.state;
+    const fac = state.role === 'facilitator';
+    const snap = {
+      writing: s.writing, locked: s.locked, voting: Boolean(s.voting), theming: s.theming,
+      spotlight: s.spotlight, timer: s.timer?.ends_at ?? null,
+      moderation: new Map([...board.notes.values()].map((n) => [n.id, n.moderation])),
+    };
+    const was = this.snap;
+    this.snap = snap;
+    const ended = this.endedByServer;
+    this.endedByServer = false;
+    if (!was) return;
+    const say = [];
+    if (was.timer != null && snap.timer == null) say.push(ended ? t.timeUp : t.timerStopped);
+    if (snap.timer != null && snap.timer !== was.timer) {
+      say.push(t.timerStarted(t.duration(Math.max(0, Math.round((snap.timer - state.now()) / 1000)))));
+    }
+    if (was.writing !== snap.writing) say.push(snap.writing === 'private' ? (fac ? t.statePrivateFac : t.statePrivate) : t.revealed);
+    if (was.locked !== snap.locked) say.push(snap.locked ? (fac ? t.stateLockedFac : t.stateLocked) : (fac ? t.unlockedFac : t.unlocked));
+    if (was.voting !== snap.voting) {
+      const v = s.voting;
+      say.push(v ? (fac ? t.stateVotingFac(v.budget) : t.stateVoting(Math.max(0, v.budget - state.dotsUsed), v.budget)) : t.votingClosed);
+    }
+    if (was.theming !== snap.theming) say.push(snap.theming === 'facilitators' ? t.stateTheming : t.themingOpen);
+    if (was.spotlight !== snap.spotlight) {
+      const n = snap.spotlight != null && board.notes.get(snap.spotlight);
+      say.push(n ? t.spotlightOn(this.noteText(n)) : t.spotlightOff);
+    }
+    if (!fac) {
+      for (const [id, m] of snap.moderation) {
+        const before = was.moderation.get(id);
+        if (m === before || (before === undefined && !m)) continue;
+        say.push(m === 'hidden' ? t.noteHidden : m === 'removed' ? t.noteRemoved : t.noteUnhidden);
+      }
+    }
+    const text = [...new Set(say.filter(Boolean))].join(' ');
+    if (text) state.announce(text);
+  }
+
+  /** Shows the countdown; ticks once a second while a timer runs. Never announced each second. */
+  showTimer(state) {
+    const timer = state.board.state.timer;
+    clearTimeout(this.ticking);
+    this.timer.hidden = !timer;
+    if (!timer) { this.countdown = null; return; }
+    if (this.countdown?.ends_at !== timer.ends_at) {
+      this.countdown = { ends_at: timer.ends_at, over2: timer.ends_at - state.now() > 120_500, said2: false };
+    }
+    this.timerLock.hidden = timer.on_end !== 'lock';
+    const tick = () => {
+      const left = Math.max(0, timer.ends_at - state.now());
+      const secs = Math.ceil(left / 1000);
+      const h = Math.floor(secs / 3600);
+      const mm = String(Math.floor((secs % 3600) / 60)).padStart(h ? 2 : 1, '0');
+      const ss = String(secs % 60).padStart(2, '0');
+      this.clock.textContent = h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+      const c = this.countdown;
+      if (c.over2 && !c.said2 && left <= 120_000 && left > 0) { c.said2 = true; state.announce(t.twoMinutes); }
+      if (left > 0) this.ticking = setTimeout(tick, (left % 1000) || 1000);
+    };
+    tick();
   }
 
   /** Re-renders the notes, keeping focus on the same note and control where possible. */
@@ -177,8 +298,28 @@ export class BoardView {
     // Never rebuild the note under a finger or mouse mid-drag; catch up when it is dropped.
     if (this.dragging) { this.dirty = true; return; }
     this.heading.textContent = board.prompt;
-    document.title = `${board.prompt} – ${t.appName}`;
-    this.presence.textContent = t.people(state.presence);
+    this.roomName.textContent = board.name;
+    this.roomName.hidden = !board.name;
+    document.title = `${board.name ? `${board.name}: ` : ''}${board.prompt} – ${t.appName}`;
+    const fac = state.role === 'facilitator';
+    this.presence.textContent = fac ? `${t.people(state.presence)} · ${t.youFacilitate}` : t.people(state.presence);
+    const rights = this.rights(state);
+    this.locked = !rights.change;
+    this.post.disabled = this.readOnly || this.locked;
+    this.lockedHint.hidden = !this.locked;
+    this.themeForm.hidden = !rights.theme;
+    const anonymous = board.state.anonymous;
+    this.privacy.textContent = anonymous ? t.anonymousStatement : t.namedStatement;
+    this.nameForm.hidden = anonymous;
+    const lines = this.stateLines(state);
+    this.stateList.replaceChildren(...lines.map((l) => el('li', { text: l })));
+    this.stateList.hidden = !lines.length;
+    const spot = board.state.spotlight != null && board.notes.get(board.state.spotlight);
+    this.spotlight.hidden = !spot;
+    this.spotText.textContent = spot ? spot.text : '';
+    this.showTimer(state);
+    this.announceChanges(state);
+    this.tools?.update(state);
     const active = document.activeElement;
     const inNotes = this.notes.contains(active);
     const focusNote = inNotes ? active.closest('[data-note-id]') : null;
@@ -224,6 +365,7 @@ export class BoardView {
   }
 
   noteText(note) {
+    if (!note.text && note.moderation) return note.moderation === 'removed' ? t.removedPlaceholder : t.hiddenPlaceholder;
     const words = note.text.trim().replace(/\s+/g, ' ');
     return charLength(words) > 40 ? `${[...words].slice(0, 40).join('')}…` : words;
   }
@@ -264,14 +406,15 @@ export class BoardView {
     return sections;
   }
 
-  themeSection(theme, items) {
+  themeSection(theme, items, state) {
     const id = `theme-${theme.id}`;
-    const renaming = this.renamingTheme === theme.id;
+    const may = this.rights(state).theme;
+    const renaming = may && this.renamingTheme === theme.id;
     const header = renaming ? this.renameForm(theme) : el('div', { class: 'theme-head' },
       el('h3', { id, dir: 'auto', text: theme.title }),
-      el('button', { type: 'button', id: `rename-btn-${theme.id}`, text: t.renameTheme, 'aria-describedby': id,
+      may && el('button', { type: 'button', id: `rename-btn-${theme.id}`, text: t.renameTheme, 'aria-describedby': id,
         onclick: () => { this.renamingTheme = theme.id; this.actions.rerender(); document.getElementById(`rename-${theme.id}`)?.focus(); } }),
-      el('button', { type: 'button', id: `delete-btn-${theme.id}`, text: t.deleteTheme, 'aria-describedby': id, onclick: () => this.actions.deleteTheme(theme.id) }));
+      may && el('button', { type: 'button', id: `delete-btn-${theme.id}`, text: t.deleteTheme, 'aria-describedby': id, onclick: () => this.actions.deleteTheme(theme.id) }));
     return el('section', { class: 'theme', 'aria-labelledby': renaming ? `rename-${theme.id}` : id }, header,
       items.length ? el('ul', { class: 'note-list' }, ...items) : el('p', { class: 'empty', text: t.themeEmpty }));
   }
@@ -303,26 +446,50 @@ export class BoardView {
     const textId = `note-${id}-text`;
     const metaId = `note-${id}-meta`;
     const carried = this.carrying?.id === id;
+    const rights = this.rights(state);
+    const { fac } = rights;
+    const spot = state.board.state.spotlight === id;
     const card = el('article', {
-      class: `note note-${note.colour}${carried ? ' carried' : ''}${state.pendingIds.has(id) ? ' unconfirmed' : ''}`,
+      class: `note note-${note.colour}${carried ? ' carried' : ''}${state.pendingIds.has(id) ? ' unconfirmed' : ''}${note.moderation ? ' moderated' : ''}${spot ? ' spotlit' : ''}${note.private ? ' private' : ''}`,
       'data-note-id': id, 'data-key': 'note', tabindex: '0',
       'aria-labelledby': textId, 'aria-describedby': metaId,
     });
-    const author = note.author ?? t.anonymous;
-    card.append(
-      el('p', { class: 'note-text', id: textId, dir: 'auto', text: note.text }),
-      el('p', { class: 'note-meta', id: metaId },
-        el('bdi', { text: author }), ` · ${t.colours[note.colour]}`, mine ? ` · ${t.you}` : '',
-        note.theme != null && this.viewName === 'board' ? ` · ${state.board.themes.get(note.theme)?.title ?? ''}` : ''));
-    if (this.editing?.id === id && mine) {
+    // A participant sees a neutral placeholder for a moderated note; a facilitator sees the
+    // words (while they exist) and why.
+    const withheld = note.moderation && (!fac || !note.text);
+    const author = note.proxy ? t.proxy : note.author ?? t.anonymous;
+    card.append(withheld
+      ? el('p', { class: 'note-text placeholder', id: textId, text: note.moderation === 'removed' ? t.removedPlaceholder : t.hiddenPlaceholder })
+      : el('p', { class: 'note-text', id: textId, dir: 'auto', text: note.text }));
+    const meta = el('p', { class: 'note-meta', id: metaId });
+    if (fac && note.moderation) {
+      meta.append(el('strong', { text: note.moderation === 'removed' ? t.removedBecause : t.hiddenBecause }),
+        el('bdi', { text: note.moderation_reason ?? '' }), ' · ');
+    }
+    if (!withheld || fac) meta.append(el('bdi', { text: author }), ` · ${t.colours[note.colour]}`);
+    if (mine) meta.append(` · ${t.you}`);
+    if (note.private) meta.append(' · ', el('strong', { text: fac ? t.notRevealed : t.privateMine }));
+    if (spot) meta.append(' · ', el('strong', { text: t.spotlit }));
+    if (note.theme != null && this.viewName === 'board') meta.append(` · ${state.board.themes.get(note.theme)?.title ?? ''}`);
+    card.append(meta);
+    const votes = !note.moderation && this.votes(note, state);
+    if (votes) card.append(votes);
+    if (this.editing?.id === id && mine && rights.change && !note.moderation) {
       card.append(this.editForm(note));
       return card;
     }
-    const actions = el('div', { class: 'note-actions' },
-      el('button', { type: 'button', 'data-key': 'move', 'aria-expanded': String(this.menuFor === id), text: t.moveTo,
-        onclick: () => { this.menuFor = this.menuFor === id ? null : id; this.actions.rerender(); } }),
-      el('button', { type: 'button', 'data-key': 'pick', text: t.pickUp, onclick: () => this.pickUp(id, state) }));
-    if (mine) {
+    const actions = el('div', { class: 'note-actions' });
+    const list = this.viewName !== 'board';
+    if (!note.moderation || fac) {
+      if (rights.theme) {
+        actions.append(el('button', { type: 'button', 'data-key': 'move', 'aria-expanded': String(this.menuFor === id), text: t.moveTo,
+          onclick: () => { this.menuFor = this.menuFor === id ? null : id; this.actions.rerender(); } }));
+      }
+      if (list ? rights.theme : rights.change) {
+        actions.append(el('button', { type: 'button', 'data-key': 'pick', text: t.pickUp, onclick: () => this.pickUp(id, state) }));
+      }
+    }
+    if ((mine || (fac && note.proxy)) && rights.change && !note.moderation) {
       const colour = el('select', { 'aria-label': t.noteColour, 'data-key': 'colour',
         onchange: (e) => this.actions.recolour(id, e.target.value) },
       ...PALETTE.map((c) => el('option', { value: c, selected: c === note.colour, text: t.colours[c] })));
@@ -332,13 +499,41 @@ export class BoardView {
         colour,
         el('button', { type: 'button', 'data-key': 'delete', text: t.delete, onclick: () => { this.ownDeletes.add(String(id)); this.actions.deleteNote(id); } }));
     }
-    card.append(actions);
-    if (this.menuFor === id) card.append(this.moveMenu(note, state));
+    if (actions.childElementCount) card.append(actions);
+    if (this.tools) card.append(...this.tools.noteControls(note, state));
+    if (this.menuFor === id && rights.theme) card.append(this.moveMenu(note, state));
     card.addEventListener('keydown', (e) => {
-      if (e.target === card && (e.key === ' ' || e.key === 'Spacebar') && !this.carrying) { e.preventDefault(); this.pickUp(id, state); }
+      if (e.target === card && (e.key === ' ' || e.key === 'Spacebar') && !this.carrying && (list ? rights.theme : rights.change)) {
+        e.preventDefault();
+        this.pickUp(id, state);
+      }
     });
-    if (this.viewName === 'board') this.makeDraggable(card, note, state);
+    if (this.viewName === 'board' && rights.change) this.makeDraggable(card, note, state);
     return card;
+  }
+
+  /** Dot voting on one note: this person's dots, the total when shown, Add / Take back. */
+  votes(note, state) {
+    const voting = state.board.state.voting;
+    const tally = note.votes != null && talliesVisible(state.board, state.role === 'facilitator') ? note.votes : null;
+    if (!voting) {
+      return tally ? el('p', { class: 'note-votes', text: t.tally(tally) }) : null;
+    }
+    // Facilitators add dots for people without a device (web/facilitate.js), not their own.
+    if (state.role === 'facilitator') return el('div', { class: 'note-votes' }, el('p', { class: 'dots', text: t.tally(tally ?? 0) }));
+    const mineOn = state.dotsOn(note.id);
+    const left = voting.budget - state.dotsUsed;
+    const excerpt = this.noteText(note);
+    const words = [t.yourDots(mineOn), tally != null && t.tally(tally)].filter(Boolean).join(' · ');
+    const box = el('div', { class: 'note-votes' }, el('p', { class: 'dots', text: words }));
+    if (this.rights(state).change) {
+      box.append(
+        el('button', { type: 'button', 'data-key': 'vote', 'aria-label': t.dotLabel(t.addDot, excerpt), 'aria-disabled': String(left <= 0),
+          text: t.addDot, onclick: () => (left <= 0 ? this.showNotice(t.noDotsLeft) : this.actions.vote(note.id)) }),
+        el('button', { type: 'button', 'data-key': 'unvote', 'aria-label': t.dotLabel(t.takeDot, excerpt), 'aria-disabled': String(mineOn <= 0),
+          text: t.takeDot, onclick: () => (mineOn <= 0 ? this.showNotice(t.noDotHere) : this.actions.unvote(note.id)) }));
+    }
+    return box;
   }
 
   moveMenu(note, state) {
@@ -464,8 +659,9 @@ export class BoardView {
     canvas.style.height = `${BOARD_HEIGHT * SCALE}px`;
     const pos = (n) => (this.carrying?.id === n.id && this.carrying.x != null ? this.carrying : this.previews.get(n.id) ?? n);
     const themeList = el('ul', { class: 'theme-list', 'aria-label': t.renameTheme });
+    const mayTheme = this.rights(state).theme;
     for (const { theme, notes } of themes) {
-      themeList.append(el('li', {}, this.renamingTheme === theme.id ? this.renameForm(theme) : el('div', { class: 'theme-head' },
+      if (mayTheme) themeList.append(el('li', {}, this.renamingTheme === theme.id ? this.renameForm(theme) : el('div', { class: 'theme-head' },
         el('span', { id: `theme-${theme.id}`, dir: 'auto', text: theme.title }),
         el('button', { type: 'button', id: `rename-btn-${theme.id}`, text: t.renameTheme, 'aria-describedby': `theme-${theme.id}`,
           onclick: () => { this.renamingTheme = theme.id; this.actions.rerender(); document.getElementById(`rename-${theme.id}`)?.focus(); } }),
@@ -519,7 +715,7 @@ export class BoardView {
           const target = document.elementsFromPoint(ev.clientX, ev.clientY).find((n) => n.classList?.contains('cluster'));
           const theme = target ? Number(target.dataset.theme) : note.theme;
           this.actions.move(note.id, current.x, current.y, t.placeXY(current.x, current.y));
-          if (theme !== note.theme) this.actions.setTheme(note.id, theme, null, state.board.themes.get(theme)?.title ?? t.notInTheme);
+          if (theme !== note.theme && this.rights(state).theme) this.actions.setTheme(note.id, theme, null, state.board.themes.get(theme)?.title ?? t.notInTheme);
         } else {
           Object.assign(card.style, { left: `${origin.x * SCALE}px`, top: `${origin.y * SCALE}px` });
           state.announce(t.moveCancelled);

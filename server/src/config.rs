@@ -86,6 +86,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTHY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
+    /// The address people reach this server at, like https://board.example.org (behind a
+    /// reverse proxy or HTTPS). Used for the links in QR codes; without it they are http:// and
+    /// the request's Host header.
+    #[arg(long, env = "BOTHY_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
     /// Most characters in a note.
     #[arg(long, env = "BOTHY_NOTE_CHARS", default_value_t = Limits::default().note_text_chars)]
     pub note_chars: usize,
@@ -124,8 +130,36 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins.clone(),
             ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            public_url: self.public_url.clone(),
         }
     }
+}
+
+/// Checks `--public-url`: `http://` or `https://`, a host (as [`crate::http::valid_host`]
+/// accepts), and an optional path of plain characters; no query, fragment or user. The trailing
+/// slash is dropped.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let problem = || {
+        "must look like https://board.example.org or http://10.0.0.5:8080/bothy (letters, \
+         digits, '.', '-', ':' and '/' only)"
+            .to_owned()
+    };
+    let s = s.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(problem)?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'));
+    if !crate::http::valid_host(host) || !path_ok || path.contains("//") {
+        return Err(problem());
+    }
+    Ok(s.to_owned())
 }
 
 impl Default for ServeArgs {
@@ -143,5 +177,37 @@ impl ServeArgs {
             args: ServeArgs,
         }
         Only::parse_from(["bothy"]).args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_plain_and_lose_their_trailing_slash() {
+        assert_eq!(
+            parse_public_url("https://board.example.org/").as_deref(),
+            Ok("https://board.example.org")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/bothy").as_deref(),
+            Ok("http://10.0.0.5:8080/bothy")
+        );
+        assert!(parse_public_url("http://[::1]:8080").is_ok());
+        for bad in [
+            "",
+            "board.example.org",
+            "ftp://x.org",
+            "https://",
+            "https://x.org/?a=b",
+            "https://x.org/#f",
+            "https://user@x.org",
+            "https://x.org/a b",
+            "https://x.org/\"",
+            "https://x.org//evil",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad:?}");
+        }
     }
 }

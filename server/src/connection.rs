@@ -9,7 +9,7 @@ use bothy_shared::ids::{ActorKey, RoomId, check_client_token};
 use bothy_shared::protocol::{
     self, ClientMessage, Empty, ErrorCode, ErrorMessage, Join, Rejected, ServerMessage, close,
 };
-use bothy_shared::{Limits, RejectReason, text};
+use bothy_shared::{Limits, RejectReason, Role, text};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -235,7 +235,7 @@ impl Reader {
                 }
             },
         };
-        let Some(request) = self.check_join(join, &registry.config().limits, kick) else {
+        let Some(request) = self.check_join(join, &room_id, &registry, kick) else {
             return;
         };
         if room.join(request).await.is_err() {
@@ -249,9 +249,11 @@ impl Reader {
     fn check_join(
         &mut self,
         join: Join,
-        limits: &Limits,
+        room: &RoomId,
+        registry: &Registry,
         kick: oneshot::Sender<CloseReason>,
     ) -> Option<JoinRequest> {
+        let limits: &Limits = &registry.config().limits;
         if join.version != protocol::PROTOCOL_VERSION {
             self.close_with(
                 close::BAD_JOIN,
@@ -279,9 +281,23 @@ impl Reader {
                 Some(n.to_owned())
             }
         };
+        // Facilitator rights come only from the event's secret, presented here; a wrong secret
+        // is refused outright rather than quietly joining as a participant.
+        let role = match &join.facilitator {
+            None => Role::Participant,
+            Some(secret) if registry.events().is_facilitator(room, &secret.0) => Role::Facilitator,
+            Some(_) => {
+                self.close_with(
+                    close::BAD_JOIN,
+                    "this facilitator link is not valid (it may have been changed)",
+                );
+                return None;
+            }
+        };
         Some(JoinRequest {
             conn: self.conn,
             actor: actor_key(&join.token),
+            role,
             name,
             last_seq: join.last_seq,
             out: self.out.clone(),

@@ -1,6 +1,9 @@
-//! HTTP routes: the page, its assets, the health check, the room API and the WebSocket upgrade.
+//! HTTP routes: the pages, their assets, the health check, the room and event API (events, join
+//! codes, QR codes, facilitator secrets) and the WebSocket upgrade. `docs/api.md` describes
+//! every route.
 
 use crate::connection::{self, ConnectionConfig};
+use crate::events::{CreatedEvent, EventRoom, FacilitatorSecret, NewEvent, NewRoom};
 use crate::registry::Registry;
 use crate::web;
 use axum::Json;
@@ -9,11 +12,11 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use bothy_shared::{Board, RoomId, text};
+use bothy_shared::RoomId;
+use bothy_shared::ids::{EventId, JoinCode};
 use dashmap::DashMap;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +39,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
     pub next_conn: Arc<AtomicU64>,
+    /// The address people reach this server at (`--public-url`), for QR codes; without it,
+    /// `http://` and the request's `Host`.
+    pub public_url: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -44,8 +50,16 @@ pub fn router(state: AppState) -> Router {
             "/",
             get(|h: HeaderMap| async move { web::asset("index.html", &h) }),
         )
+        .route("/r/{room}", get(room_page))
+        .route("/j/{code}", get(join_by_code))
+        // The facilitator's pages; the client routes on the path, and the secret is in the
+        // fragment, which the server never sees.
         .route(
-            "/r/{room}",
+            "/e/{event}",
+            get(|h: HeaderMap| async move { web::asset("index.html", &h) }),
+        )
+        .route(
+            "/e/{event}/cards",
             get(|h: HeaderMap| async move { web::asset("index.html", &h) }),
         )
         .route(
@@ -55,6 +69,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::handler))
         .route("/api/rooms", post(create_room))
+        .route("/api/rooms/{room}/qr.svg", get(room_qr))
+        .route("/api/events", post(create_event))
+        .route("/api/events/{event}", get(get_event))
+        .route("/api/events/{event}/secret", post(rotate_secret))
+        .route("/api/codes/{code}", get(lookup_code))
         .route("/ws/{room}", get(upgrade))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(CompressionLayer::new())
@@ -137,28 +156,164 @@ async fn healthz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The header a facilitator's page sends its secret in (never in the URL, so it stays out of
+/// logs and `Referer`s).
+pub const FACILITATOR_HEADER: &str = "x-bothy-facilitator";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateRoom {
     prompt: String,
 }
 
+/// `POST /api/rooms` answer: a quick board is a one-room event.
 #[derive(Serialize)]
 struct RoomCreated {
     room: String,
     /// The participant link, relative to the server.
     path: String,
+    event: String,
+    code: String,
+    facilitator_link: String,
 }
 
-/// Characters for generated room ids: no look-alikes (0/o, 1/l/i).
-const ID_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateEvent {
+    title: String,
+    #[serde(default = "anonymous_by_default")]
+    anonymous: bool,
+    /// Accepted for the client's sake and not acted on yet: boards are kept until removed by
+    /// hand.
+    #[serde(default)]
+    #[allow(dead_code)]
+    retention_days: Option<u32>,
+    rooms: Vec<ObjectOnly<CreateEventRoom>>,
+}
 
-fn new_room_id() -> RoomId {
-    let mut rng = rand::rng();
-    let id: String = (0..10)
-        .map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char)
-        .collect();
-    RoomId::parse(&id).expect("generated ids are valid")
+fn anonymous_by_default() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateEventRoom {
+    name: String,
+    prompt: String,
+}
+
+/// A derived struct that accepts only a JSON object (serde's derive would also take an array of
+/// its field values, `["Table 3", "Why?"]`).
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Only(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+/// `POST /api/events` answer: the only time the secret is shown.
+#[derive(Serialize)]
+struct EventCreated {
+    event: String,
+    title: String,
+    anonymous: bool,
+    facilitator_secret: String,
+    facilitator_link: String,
+    rooms: Vec<RoomLinks>,
+}
+
+/// `GET /api/events/{event}` answer: the event without its secret or hash.
+#[derive(Serialize)]
+struct EventView {
+    event: String,
+    title: String,
+    anonymous: bool,
+    created_at: u64,
+    rooms: Vec<RoomLinks>,
+}
+
+/// One room of an event with everything needed to send people to it.
+#[derive(Serialize)]
+struct RoomLinks {
+    room: String,
+    name: String,
+    /// Only in the creation answer (a prompt may change later; the board has the current one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<String>,
+    code: String,
+    link: String,
+    qr: String,
+}
+
+impl RoomLinks {
+    fn of(r: &EventRoom, prompt: Option<String>) -> Self {
+        Self {
+            room: r.room.to_string(),
+            name: r.name.clone(),
+            prompt,
+            code: r.code.as_str().to_owned(),
+            link: room_path(&r.room),
+            qr: format!("/api/rooms/{}/qr.svg", r.room),
+        }
+    }
+}
+
+fn room_path(room: &RoomId) -> String {
+    format!("/r/{room}")
+}
+
+/// The facilitator's page, with the secret in the fragment: browsers never send a fragment to
+/// the server, so the secret stays out of every request line and log.
+fn facilitator_link(event: &EventId, secret: &FacilitatorSecret) -> String {
+    format!("/e/{event}#f={}", secret.expose())
+}
+
+/// A JSON answer that carries or reveals facilitator data: never stored by a cache.
+fn private_json(status: StatusCode, body: impl Serialize) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The answer to a body over the size limit.
+fn too_large(e: BytesRejection) -> Response {
+    api_error(e.status(), "The request body is too large.")
+}
+
+/// Creates an event on a blocking thread; `Err` is the 503 to answer.
+async fn create_event_now(state: &AppState, new: NewEvent) -> Result<CreatedEvent, Response> {
+    let events = state.registry.events().clone();
+    match tokio::task::spawn_blocking(move || events.create(new)).await {
+        Ok(Ok(created)) => Ok(created),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not create an event");
+            Err(could_not_save())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the event creation task failed");
+            Err(could_not_save())
+        }
+    }
+}
+
+fn could_not_save() -> Response {
+    api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The room could not be saved. Try again later.",
+    )
 }
 
 async fn create_room(
@@ -168,7 +323,7 @@ async fn create_room(
 ) -> Response {
     let body = match body {
         Ok(b) => b,
-        Err(e) => return api_error(e.status(), "The request body is too large."),
+        Err(e) => return too_large(e),
     };
     let body = match read_json_object::<CreateRoom>(&headers, &body) {
         Ok(b) => b,
@@ -180,45 +335,314 @@ async fn create_room(
         }
     };
     let limits = &state.registry.config().limits;
-    let prompt = body.prompt.trim().to_owned();
-    if text::check(&prompt, limits.prompt_chars, true).is_err() {
-        let msg = format!(
-            "The prompt must be 1 to {} characters, without control characters.",
-            limits.prompt_chars
-        );
-        return api_error(StatusCode::UNPROCESSABLE_ENTITY, &msg);
-    }
-    let storage = state.registry.storage().clone();
-    let created = tokio::task::spawn_blocking(move || {
-        // Ten characters from 31 give ~50 bits; a collision is retried, never overwritten.
-        for _ in 0..5 {
-            let id = new_room_id();
-            match storage.create_room(&id, Board::new(prompt.clone())) {
-                Ok(()) => return Ok(id),
-                Err(crate::storage::StorageError::RoomExists(_)) => continue,
-                Err(e) => return Err(e),
-            }
+    let room = NewRoom {
+        name: QUICK_ROOM_NAME.to_owned(),
+        prompt: body.prompt,
+    };
+    // Named, as boards were before events: people may type a name or stay anonymous.
+    let new = match NewEvent::new(QUICK_EVENT_TITLE, false, vec![room], limits) {
+        Ok(new) => new,
+        Err(_) => {
+            let msg = format!(
+                "The prompt must be 1 to {} characters, without control characters.",
+                limits.prompt_chars
+            );
+            return api_error(StatusCode::UNPROCESSABLE_ENTITY, &msg);
         }
-        Err(crate::storage::StorageError::RoomExists(new_room_id()))
-    })
-    .await;
-    match created {
-        Ok(Ok(id)) => {
-            tracing::info!(room = %id, "room created");
-            let body = RoomCreated {
-                path: format!("/r/{id}"),
-                room: id.to_string(),
-            };
-            (StatusCode::CREATED, Json(body)).into_response()
+    };
+    let created = match create_event_now(&state, new).await {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
+    let entry = &created.event.rooms[0];
+    tracing::info!(room = %entry.room, event = %created.event.id, "room created");
+    let body = RoomCreated {
+        room: entry.room.to_string(),
+        path: room_path(&entry.room),
+        event: created.event.id.to_string(),
+        code: entry.code.as_str().to_owned(),
+        facilitator_link: facilitator_link(&created.event.id, &created.secret),
+    };
+    private_json(StatusCode::CREATED, body)
+}
+
+/// The title and room name of a board started with `POST /api/rooms`.
+const QUICK_EVENT_TITLE: &str = "Quick board";
+const QUICK_ROOM_NAME: &str = "Board";
+
+async fn create_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return too_large(e),
+    };
+    let body = match read_json_object::<CreateEvent>(&headers, &body) {
+        Ok(b) => b,
+        Err(status) => {
+            return api_error(
+                status,
+                "The request body must be JSON like {\"title\": \"...\", \"rooms\": \
+                 [{\"name\": \"...\", \"prompt\": \"...\"}]}.",
+            );
         }
+    };
+    let rooms = body
+        .rooms
+        .into_iter()
+        .map(|ObjectOnly(r)| NewRoom {
+            name: r.name,
+            prompt: r.prompt,
+        })
+        .collect();
+    let limits = &state.registry.config().limits;
+    let new = match NewEvent::new(&body.title, body.anonymous, rooms, limits) {
+        Ok(new) => new,
+        Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    };
+    let prompts: Vec<String> = new.rooms().iter().map(|r| r.prompt.clone()).collect();
+    let created = match create_event_now(&state, new).await {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
+    let event = &created.event;
+    let body = EventCreated {
+        event: event.id.to_string(),
+        title: event.title.clone(),
+        anonymous: event.anonymous,
+        facilitator_secret: created.secret.expose().to_owned(),
+        facilitator_link: facilitator_link(&event.id, &created.secret),
+        rooms: event
+            .rooms
+            .iter()
+            .zip(prompts)
+            .map(|(r, prompt)| RoomLinks::of(r, Some(prompt)))
+            .collect(),
+    };
+    private_json(StatusCode::CREATED, body)
+}
+
+/// The event, if `headers` carry its facilitator secret; otherwise `None`, answered with
+/// [`forbidden`]. An unknown event gets the same answer as a wrong secret, so it does not tell
+/// which event ids exist.
+fn facilitator_event(state: &AppState, event: &str, headers: &HeaderMap) -> Option<EventId> {
+    let secret = headers
+        .get(FACILITATOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())?;
+    let event = EventId::parse(event).ok()?;
+    state
+        .registry
+        .events()
+        .is_event_facilitator(&event, secret)
+        .then_some(event)
+}
+
+fn forbidden() -> Response {
+    api_error(
+        StatusCode::FORBIDDEN,
+        "This facilitator link does not work. It may be mistyped, or the secret was replaced.",
+    )
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    let Some(event) = state.registry.events().get(&event) else {
+        return forbidden();
+    };
+    let body = EventView {
+        event: event.id.to_string(),
+        title: event.title.clone(),
+        anonymous: event.anonymous,
+        created_at: event.created_at,
+        rooms: event.rooms.iter().map(|r| RoomLinks::of(r, None)).collect(),
+    };
+    private_json(StatusCode::OK, body)
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    let events = state.registry.events().clone();
+    let id = event.clone();
+    match tokio::task::spawn_blocking(move || events.rotate_secret(&id)).await {
+        Ok(Ok(secret)) => private_json(
+            StatusCode::OK,
+            json!({
+                "facilitator_secret": secret.expose(),
+                "facilitator_link": facilitator_link(&event, &secret),
+            }),
+        ),
         other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "could not create a room");
+            tracing::error!(event = %event, result = ?other.map(|r| r.map(|_| ())), "could not replace a facilitator secret");
             api_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "The room could not be saved. Try again later.",
+                "The new secret could not be saved; the old one still works. Try again later.",
             )
         }
     }
+}
+
+const NO_SUCH_CODE: &str = "There is no room with that code.";
+
+async fn lookup_code(State(state): State<AppState>, Path(code): Path<String>) -> Response {
+    let target = JoinCode::parse(&code)
+        .ok()
+        .and_then(|c| state.registry.events().lookup_code(&c));
+    match target {
+        Some(t) => Json(json!({
+            "room": t.room,
+            "link": room_path(&t.room),
+            "name": t.name,
+        }))
+        .into_response(),
+        None => api_error(StatusCode::NOT_FOUND, NO_SUCH_CODE),
+    }
+}
+
+/// `/j/{code}`: the short link on a slide or a QR code sends people to the room's board.
+async fn join_by_code(State(state): State<AppState>, Path(code): Path<String>) -> Response {
+    let target = JoinCode::parse(&code)
+        .ok()
+        .and_then(|c| state.registry.events().lookup_code(&c));
+    match target {
+        Some(t) => Redirect::to(&room_path(&t.room)).into_response(),
+        None => not_found_page(),
+    }
+}
+
+/// Whether the room has a board on disk (rooms of an event are known without a disk read).
+async fn room_exists(state: &AppState, room: &RoomId) -> bool {
+    if state.registry.events().event_of(room).is_some() {
+        return true;
+    }
+    let storage = state.registry.storage().clone();
+    let room = room.clone();
+    tokio::task::spawn_blocking(move || storage.room_exists(&room))
+        .await
+        .unwrap_or(false)
+}
+
+/// `/r/{room}`: the board page, or a 404 page for a room that does not exist.
+async fn room_page(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match RoomId::parse(&room) {
+        Ok(room) if room_exists(&state, &room).await => web::asset("index.html", &headers),
+        _ => not_found_page(),
+    }
+}
+
+/// The "there is no board here" page, with status 404.
+fn not_found_page() -> Response {
+    // No request headers: always the full page, never a 304.
+    let mut res = web::asset("notfound.html", &HeaderMap::new());
+    *res.status_mut() = StatusCode::NOT_FOUND;
+    res.headers_mut().remove(header::ETAG);
+    res
+}
+
+/// `GET /api/rooms/{room}/qr.svg`: a QR code of the room's absolute participant link.
+async fn room_qr(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(room) = RoomId::parse(&room) else {
+        return api_error(StatusCode::NOT_FOUND, "There is no such room.");
+    };
+    if !room_exists(&state, &room).await {
+        return api_error(StatusCode::NOT_FOUND, "There is no such room.");
+    }
+    let base = match &state.public_url {
+        Some(url) => url.to_string(),
+        None => match headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| valid_host(h))
+        {
+            Some(host) => format!("http://{host}"),
+            None => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "The Host header is not a plain host name, so the link cannot be drawn.",
+                );
+            }
+        },
+    };
+    let link = format!("{base}{}", room_path(&room));
+    let svg = match qrcode::QrCode::with_error_correction_level(&link, qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(256, 256)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not draw a QR code");
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "The link is too long for a QR code.",
+            );
+        }
+    };
+    let mut res = svg.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("host"));
+    res
+}
+
+/// A `Host` header that is safe to put in a link: a name or IPv4 address (`[A-Za-z0-9.-]+`)
+/// or a bracketed IPv6 address, with an optional port. Anything else (quotes, slashes, `@`,
+/// spaces) is refused rather than cleaned.
+pub fn valid_host(host: &str) -> bool {
+    fn valid_port(p: &str) -> bool {
+        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+    }
+    if host.len() > 260 {
+        return false;
+    }
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let v6_ok = !v6.is_empty()
+            && v6.contains(':')
+            && v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(valid_port);
+        return v6_ok && port_ok;
+    }
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(valid_port)
 }
 
 async fn upgrade(
@@ -361,5 +785,45 @@ impl Drop for IpSlot {
             *count = count.saturating_sub(1);
         }
         self.per_ip.remove_if(&self.ip, |_, c| *c == 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn only_plain_hosts_go_into_links() {
+        for good in [
+            "localhost",
+            "127.0.0.1:8080",
+            "board.example.org",
+            "board-1.example.org:443",
+            "[::1]:8080",
+            "[2001:db8::1]",
+        ] {
+            assert!(valid_host(good), "{good}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "a b",
+            "evil.org/\"><script>",
+            "user@host",
+            "host:port",
+            "host:123456",
+            "host:",
+            "[::1",
+            "[]:80",
+            "[::1]x",
+            "[::1]:80:80",
+            "hóst",
+            "host\"",
+            "host<",
+            "host/path",
+            &"a".repeat(300),
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
     }
 }

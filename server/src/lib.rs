@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //! - [`config`]: the command line (clap), every flag also an environment variable.
-//! - [`http`]: routes: the page, assets, `/healthz`, `/metrics`, `/api/rooms`, the WebSocket
-//!   upgrade.
+//! - [`http`]: routes: the pages, assets, `/healthz`, `/metrics`, `/api/rooms`, `/api/events`,
+//!   join codes, QR codes, the WebSocket upgrade.
+//! - [`events`]: events (groups of breakout rooms), join codes and facilitator secrets, saved
+//!   in `events/` and indexed in memory.
 //! - [`connection`]: one WebSocket: read `join`, forward messages to the room, write its queue.
 //! - [`registry`]: open rooms by id; loads a room from disk on first join.
 //! - [`metrics`]: counters and histograms for `GET /metrics` (Prometheus text format).
@@ -16,6 +18,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod registry;
@@ -24,6 +27,7 @@ pub mod storage;
 pub mod web;
 
 use crate::connection::ConnectionConfig;
+use crate::events::EventIndex;
 use crate::http::AppState;
 use crate::registry::Registry;
 use crate::room::RoomConfig;
@@ -67,6 +71,9 @@ pub struct ServerConfig {
     pub ping_interval: Duration,
     /// Time a client has to send an HTTP request's headers.
     pub header_timeout: Duration,
+    /// The address people reach the server at, like `https://board.example.org` (no trailing
+    /// slash), for the links in QR codes. `None`: `http://` and the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -92,12 +99,16 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let data_dir = config.data_dir.clone();
     let faults = config.faults.clone();
-    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, faults))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let (storage, events) = tokio::task::spawn_blocking(move || {
+        let storage = Arc::new(Storage::open(&data_dir, faults)?);
+        let events = EventIndex::load(storage.clone())?;
+        Ok::<_, StorageError>((storage, Arc::new(events)))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
     let tracker = TaskTracker::new();
     let registry = Registry::new(
-        Arc::new(storage),
+        storage,
         RoomConfig {
             limits: config.limits.clone(),
             compact_every: config.compact_every,
@@ -105,6 +116,7 @@ pub async fn serve(
         },
         tracker.clone(),
         shutdown.clone(),
+        events,
     );
     let state = AppState {
         registry,
@@ -125,6 +137,7 @@ pub async fn serve(
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         next_conn: Arc::new(AtomicU64::new(1)),
+        public_url: config.public_url.as_deref().map(Arc::from),
     };
     let app = http::router(state);
     accept_loop(listener, app, &config, &tracker, &shutdown).await;

@@ -1,6 +1,7 @@
 //! The registry of open rooms: room id → [`RoomHandle`]. A room's task is started the first
 //! time someone joins it after the server starts, from its files on disk.
 
+use crate::events::EventIndex;
 use crate::room::{RoomActor, RoomConfig, RoomHandle};
 use crate::storage::{Recovery, Storage, StorageError};
 use bothy_shared::RoomId;
@@ -33,6 +34,8 @@ struct Inner {
     config: RoomConfig,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// Every event: which room belongs to which event, join codes, facilitator secrets' hashes.
+    events: Arc<EventIndex>,
 }
 
 impl Registry {
@@ -41,6 +44,7 @@ impl Registry {
         config: RoomConfig,
         tracker: TaskTracker,
         shutdown: CancellationToken,
+        events: Arc<EventIndex>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -49,6 +53,7 @@ impl Registry {
                 config,
                 tracker,
                 shutdown,
+                events,
             }),
         }
     }
@@ -59,6 +64,11 @@ impl Registry {
 
     pub fn config(&self) -> &RoomConfig {
         &self.inner.config
+    }
+
+    /// Events, rooms' events, join codes and facilitator checks.
+    pub fn events(&self) -> &Arc<EventIndex> {
+        &self.inner.events
     }
 
     /// Returns the room's handle, loading it from disk and starting its task if needed.

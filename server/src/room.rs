@@ -13,11 +13,12 @@ use crate::storage::{
 };
 use axum::extract::ws::Utf8Bytes;
 use bothy_shared::ids::{ActorKey, NoteId, OpId, RoomId};
+use bothy_shared::op::NoFields;
 use bothy_shared::protocol::{
-    self, AlreadyApplied, AppliedOp, Empty, Notice, Presence, Rejected, ServerMessage, WelcomeOut,
-    WelcomeTag,
+    self, AlreadyApplied, AppliedOp, Empty, JoinedAs, Notice, Presence, Rejected, ServerMessage,
+    SyncOut, SyncTag, WelcomeOut, WelcomeTag,
 };
-use bothy_shared::{Board, Limits, Op, OpContext, OpError, RejectReason};
+use bothy_shared::{Board, Delivery, Limits, Op, OpContext, OpError, RejectReason, Role, Viewer};
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct RoomConfig {
 pub struct JoinRequest {
     pub conn: ConnId,
     pub actor: ActorKey,
+    /// Facilitator when the join carried the event's facilitator secret.
+    pub role: Role,
     pub name: Option<String>,
     pub last_seq: Option<u64>,
     pub out: mpsc::Sender<Outbound>,
@@ -136,6 +139,7 @@ impl RoomHandle {
 
 struct Member {
     actor: ActorKey,
+    role: Role,
     /// The display name shown on this member's new notes; `None` for anonymous.
     name: Option<String>,
     out: mpsc::Sender<Outbound>,
@@ -149,6 +153,8 @@ struct PendingOp {
     message: Utf8Bytes,
     /// When it was applied to the working board (for the apply-to-broadcast histogram).
     accepted: Instant,
+    /// Who is told about it.
+    delivery: Delivery,
 }
 
 /// Operations waiting for the next fsync, and replies to send once they are durable.
@@ -196,10 +202,13 @@ pub struct RoomActor {
     /// The board with only saved (confirmed) operations: what new members are shown.
     confirmed: Board,
     confirmed_seq: u64,
-    /// The confirmed board as public JSON, serialised once per change for welcomes.
-    board_json: Option<Box<RawValue>>,
-    /// The last applied messages, for members catching up after a reconnect.
-    ring: VecDeque<(u64, Utf8Bytes)>,
+    /// The confirmed board as facilitators see it, serialised once per change.
+    facilitator_json: Option<Box<RawValue>>,
+    /// The confirmed board as a participant sees it when no note is private (then every
+    /// participant sees the same), serialised once per change.
+    participant_json: Option<Box<RawValue>>,
+    /// The last applied messages and who was told, for members catching up after a reconnect.
+    ring: VecDeque<RingEntry>,
     /// Applied op ids → sequence number, oldest first in `recent_order`.
     recent: HashMap<(ActorKey, OpId), u64>,
     recent_order: VecDeque<RecentOp>,
@@ -211,6 +220,17 @@ pub struct RoomActor {
     read_only: Arc<AtomicBool>,
     shutdown: CancellationToken,
 }
+
+/// One applied message kept for catch-up.
+struct RingEntry {
+    seq: u64,
+    message: Utf8Bytes,
+    delivery: Delivery,
+}
+
+/// The actor key recorded for changes the server makes itself (a timer reaching zero). Real
+/// keys are 32 hex digits, so it cannot collide with a person.
+const SYSTEM_ACTOR: &str = "system";
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -248,7 +268,8 @@ impl RoomActor {
             working_seq: loaded.seq,
             confirmed: loaded.board,
             confirmed_seq: loaded.seq,
-            board_json: None,
+            facilitator_json: None,
+            participant_json: None,
             ring: VecDeque::new(),
             recent,
             recent_order,
@@ -269,11 +290,13 @@ impl RoomActor {
             if stopping && self.flight.is_none() {
                 break;
             }
+            let timer = self.timer_deadline().filter(|_| !stopping);
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled(), if !stopping => {
                     stopping = true;
                 }
+                _ = sleep_until(timer), if timer.is_some() => self.end_timer(),
                 result = wait_flight(&mut self.flight), if self.flight.is_some() => {
                     let flight = self.flight.take().expect("flight is some");
                     self.finish_flight(flight, result);
@@ -364,7 +387,7 @@ impl RoomActor {
         }
     }
 
-    /// A batch is durable: move the confirmed board forward and tell everyone.
+    /// A batch is durable: move the confirmed board forward and tell everyone who may know.
     fn commit(&mut self, batch: Batch) {
         self.config.metrics.ops_applied(batch.ops.len() as u64);
         for op in batch.ops {
@@ -375,11 +398,42 @@ impl RoomActor {
                 tracing::error!(room = %self.room, seq, error = %e, "confirmed board diverged from working board");
             }
             self.confirmed_seq = seq;
-            self.ring.push_back((seq, op.message.clone()));
+            self.facilitator_json = None;
+            self.participant_json = None;
+            match &op.delivery {
+                Delivery::Everyone => self.broadcast(&op.message),
+                Delivery::Restricted(people) => {
+                    let to: Vec<ConnId> = self
+                        .members
+                        .iter()
+                        .filter(|(_, m)| m.role != Role::Participant || people.contains(&m.actor))
+                        .map(|(c, _)| *c)
+                        .collect();
+                    for conn in to {
+                        self.send_to(conn, op.message.clone());
+                    }
+                }
+                Delivery::Resync => {
+                    let to: Vec<ConnId> = self
+                        .members
+                        .iter()
+                        .filter(|(_, m)| m.role != Role::Participant)
+                        .map(|(c, _)| *c)
+                        .collect();
+                    for conn in to {
+                        self.send_to(conn, op.message.clone());
+                    }
+                    self.send_syncs();
+                }
+            }
+            self.ring.push_back(RingEntry {
+                seq,
+                message: op.message,
+                delivery: op.delivery,
+            });
             if self.ring.len() > CATCH_UP_RING {
                 self.ring.pop_front();
             }
-            self.broadcast(&op.message);
             self.config
                 .metrics
                 .apply_to_broadcast
@@ -391,7 +445,38 @@ impl RoomActor {
                 Deferred::Pong(conn) => self.send_to(conn, encode(&ServerMessage::Pong(Empty {}))),
             }
         }
-        self.board_json = None;
+    }
+
+    /// Sends every member a fresh board as they may see it (after a reveal, a hidden note,
+    /// voting opening or closing). Boards that look the same to several people are serialised
+    /// once.
+    fn send_syncs(&mut self) {
+        self.ensure_board_json();
+        let private = self.confirmed.has_private_notes();
+        let mut slow = Vec::new();
+        for (conn, m) in &self.members {
+            let own_json;
+            let board: &RawValue = match m.role {
+                Role::Participant if private => {
+                    own_json = view_json(&self.confirmed, Viewer::Participant(&m.actor));
+                    &own_json
+                }
+                Role::Participant => self.participant_json.as_deref().expect("ensured"),
+                _ => self.facilitator_json.as_deref().expect("ensured"),
+            };
+            let out = SyncOut {
+                kind: SyncTag::Sync,
+                seq: self.confirmed_seq,
+                board,
+                mine: &self.confirmed.notes_owned_by(&m.actor),
+                my_votes: &self.confirmed.votes_of(&m.actor),
+            };
+            let msg = Utf8Bytes::from(serde_json::to_string(&out).expect("sync always serialises"));
+            if m.out.try_send(Outbound::Text(msg)).is_err() {
+                slow.push(*conn);
+            }
+        }
+        self.drop_members(slow);
     }
 
     /// A write or fsync failed. Never retry: what the kernel said was written may be lost. Stop
@@ -490,35 +575,33 @@ impl RoomActor {
     fn join(&mut self, req: JoinRequest) {
         let mut member = Member {
             actor: req.actor,
+            role: req.role,
             name: req.name,
             out: req.out,
             kick: Some(req.kick),
         };
-        // Catch up from the ring when the browser was here recently; otherwise send the board.
-        let oldest_in_ring = self
-            .ring
-            .front()
-            .map_or(self.confirmed_seq + 1, |(s, _)| *s);
-        let catch_up = match req.last_seq {
-            Some(seq) if seq == self.confirmed_seq => Some(0),
-            Some(seq) if seq < self.confirmed_seq && seq + 1 >= oldest_in_ring => {
-                let missed = (self.confirmed_seq - seq) as usize;
-                // Only if the missed messages fit comfortably in the member's queue.
-                (missed < member.out.max_capacity() / 2).then_some(missed)
-            }
-            _ => None,
-        };
+        let catch_up = self.catch_up(&member, req.last_seq);
         let mine: Vec<NoteId> = self.confirmed.notes_owned_by(&member.actor);
+        let my_votes = self.confirmed.votes_of(&member.actor);
         let presence_before = self.presence();
         let is_new_person = !self.members.values().any(|m| m.actor == member.actor);
         let presence = presence_before + u32::from(is_new_person);
         let welcome = {
-            if catch_up.is_none() {
-                self.ensure_board_json();
-            }
-            let board = match catch_up {
-                Some(_) => None,
-                None => self.board_json.as_deref(),
+            let own_json;
+            let board: Option<&RawValue> = match (&catch_up, member.role) {
+                (Some(_), _) => None,
+                (None, Role::Participant) if self.confirmed.has_private_notes() => {
+                    own_json = view_json(&self.confirmed, Viewer::Participant(&member.actor));
+                    Some(&own_json)
+                }
+                (None, role) => {
+                    self.ensure_board_json();
+                    if role == Role::Participant {
+                        self.participant_json.as_deref()
+                    } else {
+                        self.facilitator_json.as_deref()
+                    }
+                }
             };
             let out = WelcomeOut {
                 kind: WelcomeTag::Welcome,
@@ -527,17 +610,21 @@ impl RoomActor {
                 seq: self.confirmed_seq,
                 board,
                 mine: &mine,
+                my_votes: &my_votes,
                 presence,
                 read_only: self.read_only.load(Ordering::Relaxed),
+                role: if member.role == Role::Participant {
+                    JoinedAs::Participant
+                } else {
+                    JoinedAs::Facilitator
+                },
+                now: now_ms(),
             };
             Utf8Bytes::from(serde_json::to_string(&out).expect("welcome always serialises"))
         };
         let mut ok = member.out.try_send(Outbound::Text(welcome)).is_ok();
-        if let Some(missed) = catch_up {
-            let start = self.ring.len() - missed;
-            for (_, msg) in self.ring.range(start..) {
-                ok &= member.out.try_send(Outbound::Text(msg.clone())).is_ok();
-            }
+        for msg in catch_up.unwrap_or_default() {
+            ok &= member.out.try_send(Outbound::Text(msg)).is_ok();
         }
         if !ok {
             kick(&mut member, TOO_SLOW);
@@ -549,12 +636,40 @@ impl RoomActor {
         }
     }
 
+    /// The messages a reconnecting member missed since `last_seq`, if the ring still has them
+    /// all, they fit comfortably in the member's queue and none of them needs a fresh board;
+    /// otherwise `None` (send the whole board).
+    fn catch_up(&self, member: &Member, last_seq: Option<u64>) -> Option<Vec<Utf8Bytes>> {
+        let seq = last_seq?;
+        if seq == self.confirmed_seq {
+            return Some(Vec::new());
+        }
+        let oldest_in_ring = self.ring.front().map_or(self.confirmed_seq + 1, |e| e.seq);
+        if seq > self.confirmed_seq || seq + 1 < oldest_in_ring {
+            return None;
+        }
+        let mut missed = Vec::new();
+        for entry in self.ring.iter().filter(|e| e.seq > seq) {
+            let sees = match &entry.delivery {
+                Delivery::Everyone => true,
+                Delivery::Restricted(people) => {
+                    member.role != Role::Participant || people.contains(&member.actor)
+                }
+                Delivery::Resync => return None,
+            };
+            if sees {
+                missed.push(entry.message.clone());
+            }
+        }
+        (missed.len() < member.out.max_capacity() / 2).then_some(missed)
+    }
+
     fn ensure_board_json(&mut self) {
-        if self.board_json.is_none() {
-            let json =
-                serde_json::to_string(&self.confirmed.public()).expect("boards always serialise");
-            self.board_json =
-                Some(RawValue::from_string(json).expect("serde_json output is valid JSON"));
+        if self.facilitator_json.is_none() {
+            self.facilitator_json = Some(view_json(&self.confirmed, Viewer::Facilitator));
+        }
+        if self.participant_json.is_none() {
+            self.participant_json = Some(view_json(&self.confirmed, Viewer::Anyone));
         }
     }
 
@@ -562,7 +677,7 @@ impl RoomActor {
         let Some(member) = self.members.get(&conn) else {
             return; // left already
         };
-        let actor = member.actor.clone();
+        let (actor, role, name) = (member.actor.clone(), member.role, member.name.clone());
         if let Some(&seq) = self.recent.get(&(actor.clone(), op_id.clone())) {
             let msg = encode(&ServerMessage::AlreadyApplied(AlreadyApplied {
                 op_id,
@@ -578,65 +693,94 @@ impl RoomActor {
             }
             return;
         }
-        if self.read_only.load(Ordering::Relaxed) {
-            let rejected = Rejected {
-                op_id,
-                reason: RejectReason::ReadOnly,
-                message: READ_ONLY_MESSAGE.into(),
-            };
+        if let Err(OpError { reason, message }) = self.accept(actor, role, name, op_id.clone(), op)
+        {
             self.config.metrics.op_rejected();
-            self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
-            return;
-        }
-        let ctx = OpContext {
-            actor: Some(actor.clone()),
-            author: self.author_name(conn),
-            at: now_ms(),
-        };
-        match self.working.apply(&op, &ctx, &self.config.limits) {
-            Ok(applied) => {
-                self.working_seq += 1;
-                let seq = self.working_seq;
-                let message = encode(&ServerMessage::Applied(AppliedOp {
-                    seq,
-                    op_id: op_id.clone(),
-                    at: ctx.at,
-                    author: ctx.author.clone(),
-                    op: op.clone(),
-                    created: applied.created,
-                }));
-                self.remember(RecentOp {
-                    actor: actor.clone(),
-                    op_id: op_id.clone(),
-                    seq,
-                });
-                self.next_batch.ops.push(PendingOp {
-                    record: JournalRecord {
-                        seq,
-                        at: ctx.at,
-                        actor,
-                        author: ctx.author,
-                        op_id,
-                        op,
-                    },
-                    message,
-                    accepted: Instant::now(),
-                });
-            }
-            Err(OpError { reason, message }) => {
-                self.config.metrics.op_rejected();
-                let msg = encode(&ServerMessage::Rejected(Rejected {
-                    op_id,
-                    reason,
-                    message,
-                }));
-                self.send_to(conn, msg);
-            }
+            let msg = encode(&ServerMessage::Rejected(Rejected {
+                op_id,
+                reason,
+                message,
+            }));
+            self.send_to(conn, msg);
         }
     }
 
-    fn author_name(&self, conn: ConnId) -> Option<String> {
-        self.members.get(&conn).and_then(|m| m.name.clone())
+    /// Validates and applies an operation to the working board and queues it for the next
+    /// journal batch; on error nothing changed.
+    fn accept(
+        &mut self,
+        actor: ActorKey,
+        role: Role,
+        name: Option<String>,
+        op_id: OpId,
+        op: Op,
+    ) -> Result<(), OpError> {
+        if self.read_only.load(Ordering::Relaxed) {
+            return Err(OpError::new(RejectReason::ReadOnly, READ_ONLY_MESSAGE));
+        }
+        let ctx = OpContext {
+            actor: Some(actor.clone()),
+            // In an anonymous room no name is stored, not even in the journal.
+            author: name.filter(|_| !self.working.state.anonymous),
+            at: now_ms(),
+            role,
+        };
+        let delivery = self.working.delivery(&op, &ctx);
+        let shown_author = self.working.shown_author(&op, &ctx);
+        let applied = self.working.apply(&op, &ctx, &self.config.limits)?;
+        self.working_seq += 1;
+        let seq = self.working_seq;
+        let message = encode(&ServerMessage::Applied(AppliedOp {
+            seq,
+            op_id: op_id.clone(),
+            at: ctx.at,
+            author: shown_author,
+            op: op.clone(),
+            created: applied.created,
+        }));
+        self.remember(RecentOp {
+            actor: actor.clone(),
+            op_id: op_id.clone(),
+            seq,
+        });
+        self.next_batch.ops.push(PendingOp {
+            record: JournalRecord {
+                seq,
+                at: ctx.at,
+                actor,
+                author: ctx.author,
+                op_id,
+                op,
+            },
+            message,
+            accepted: Instant::now(),
+            delivery,
+        });
+        Ok(())
+    }
+
+    /// When the running timer reaches zero, if one is running and the room can still change.
+    fn timer_deadline(&self) -> Option<tokio::time::Instant> {
+        let timer = self.working.state.timer?;
+        if self.read_only.load(Ordering::Relaxed) {
+            return None;
+        }
+        let left = timer.ends_at.saturating_sub(now_ms());
+        Some(tokio::time::Instant::now() + std::time::Duration::from_millis(left))
+    }
+
+    /// The timer reached zero: the server applies `timer_ended` itself, as a journaled change,
+    /// so a lock at zero survives a restart.
+    fn end_timer(&mut self) {
+        let op_id = OpId::parse(&format!("timer-{}", self.working_seq + 1))
+            .expect("timer op ids are valid");
+        let op = Op::TimerEnded(NoFields {});
+        let actor = ActorKey::new(SYSTEM_ACTOR);
+        if let Err(e) = self.accept(actor, Role::System, None, op_id, op) {
+            tracing::warn!(room = %self.room, error = %e, "could not end the timer");
+            // Never spin on a timer that cannot end: forget it on the working board.
+            self.working.state.timer = None;
+        }
     }
 
     fn remember(&mut self, r: RecentOp) {
@@ -702,6 +846,19 @@ const READ_ONLY_MESSAGE: &str = "The board is read-only for now: the server cann
 fn kick(m: &mut Member, reason: CloseReason) {
     if let Some(k) = m.kick.take() {
         let _ = k.send(reason);
+    }
+}
+
+/// Serialises a view of the board once, to be shared by every message that carries it.
+fn view_json(board: &Board, viewer: Viewer) -> Box<RawValue> {
+    let json = serde_json::to_string(&board.view(viewer)).expect("boards always serialise");
+    RawValue::from_string(json).expect("serde_json output is valid JSON")
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,10 +1,12 @@
 //! Files on disk: one folder per room under `<data-dir>/rooms/`, each with an atomic JSON
-//! snapshot and an append-only journal of confirmed operations. `docs/storage.md` describes
-//! the layout; this module is the only code that touches it.
+//! snapshot and an append-only journal of confirmed operations, and one folder per event under
+//! `<data-dir>/events/` with its `event.json`. `docs/storage.md` describes the layout; this
+//! module is the only code that touches it.
 //!
 //! Every function here does blocking file I/O: call it from `spawn_blocking` or at start-up.
 
-use bothy_shared::ids::{ActorKey, OpId, RoomId};
+use crate::events::EventRecord;
+use bothy_shared::ids::{ActorKey, EventId, OpId, RoomId};
 use bothy_shared::{Board, Limits, Op, OpContext};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -18,6 +20,10 @@ pub const SNAPSHOT_FORMAT: u32 = 1;
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 const JOURNAL_FILE: &str = "journal.log";
+const EVENT_FILE: &str = "event.json";
+const EVENT_TMP: &str = "event.json.tmp";
+/// An `event.json` larger than this cannot be one the server wrote.
+const MAX_EVENT_FILE_BYTES: u64 = 1 << 20;
 /// A journal line longer than this cannot be a record the server wrote.
 const MAX_RECORD_BYTES: usize = 1 << 20;
 
@@ -33,6 +39,8 @@ pub enum StorageError {
     RoomExists(RoomId),
     #[error("the snapshot {path} cannot be used: {reason}")]
     BadSnapshot { path: PathBuf, reason: String },
+    #[error("event {0} already exists")]
+    EventExists(EventId),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
@@ -82,6 +90,8 @@ impl JournalRecord {
             actor: Some(self.actor.clone()),
             author: self.author.clone(),
             at: self.at,
+            // Replay does not check rights: they were checked when the change was accepted.
+            role: bothy_shared::Role::default(),
         }
     }
 
@@ -136,6 +146,7 @@ impl Storage {
     /// Creates the directory layout if needed and takes the lock.
     pub fn open(root: &Path, faults: Faults) -> Result<Self, StorageError> {
         fs::create_dir_all(root.join("rooms")).map_err(io_err(root))?;
+        fs::create_dir_all(root.join("events")).map_err(io_err(root))?;
         let lock_path = root.join("bothy.lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -197,6 +208,81 @@ impl Storage {
         f.write_all(b"ok").map_err(io_err(&path))?;
         f.sync_data().map_err(io_err(&path))?;
         Ok(())
+    }
+
+    pub fn event_dir(&self, event: &EventId) -> PathBuf {
+        self.root.join("events").join(event.as_str())
+    }
+
+    /// Claims an event id by creating its folder (durably). An id already taken is refused
+    /// with [`StorageError::EventExists`], never reused.
+    pub fn create_event_dir(&self, event: &EventId) -> Result<(), StorageError> {
+        let dir = self.event_dir(event);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::EventExists(event.clone()));
+            }
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+        sync_dir(&self.root.join("events"))
+    }
+
+    /// Saves an event's `event.json` atomically (temp file, fsync, rename, fsync the folder),
+    /// replacing the old one: a crash leaves the old file or the new one, never a mix. The
+    /// event's folder must exist ([`Storage::create_event_dir`]).
+    pub fn write_event(&self, event: &EventRecord) -> Result<(), StorageError> {
+        let dir = self.event_dir(&event.id);
+        let json = serde_json::to_vec_pretty(event).expect("events always serialise");
+        let tmp = dir.join(EVENT_TMP);
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&json).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        drop(f);
+        let dest = dir.join(EVENT_FILE);
+        fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+        sync_dir(&dir)
+    }
+
+    /// Reads every event under `<data-dir>/events/`. A folder that is not an event (a name
+    /// that is not an event id, no `event.json` because a creation was cut short) is skipped
+    /// with a warning; an `event.json` that cannot be used is reported with an error and left
+    /// as it is. Neither stops the server: the rooms of a skipped event still open, without a
+    /// facilitator.
+    pub fn load_events(&self) -> Result<Vec<EventRecord>, StorageError> {
+        let events_dir = self.root.join("events");
+        let entries = fs::read_dir(&events_dir).map_err(io_err(&events_dir))?;
+        let mut events = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&events_dir))?;
+            let path = entry.path();
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| EventId::parse(name).ok())
+            else {
+                tracing::warn!(path = %path.display(), "skipped a folder that is not an event");
+                continue;
+            };
+            if !path.is_dir() {
+                tracing::warn!(path = %path.display(), "skipped a file that is not an event folder");
+                continue;
+            }
+            let file = path.join(EVENT_FILE);
+            if !file.is_file() {
+                // The folder is claimed before `event.json` is written: a creation was cut
+                // short. Its rooms (if any) open as rooms without an event.
+                tracing::warn!(path = %path.display(), "skipped an event folder without event.json (its creation was interrupted)");
+                continue;
+            }
+            match read_event(&file, &id) {
+                Ok(event) => events.push(event),
+                Err(reason) => {
+                    tracing::error!(path = %file.display(), %reason, "an event file cannot be used; its event is skipped and the file left as it is");
+                }
+            }
+        }
+        Ok(events)
     }
 
     /// Loads a room: its snapshot, then every journal record after it. See [`Recovery`] for what
@@ -435,6 +521,29 @@ fn read_snapshot(
     }
     snapshot.board.check_invariants(limits).map_err(bad)?;
     Ok(snapshot)
+}
+
+fn read_event(path: &Path, id: &EventId) -> Result<EventRecord, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_EVENT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_EVENT_FILE_BYTES {
+        return Err("the file is larger than any the server writes".into());
+    }
+    let event: EventRecord = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if event.format != crate::events::EVENT_FORMAT {
+        return Err(format!(
+            "format {} is not {}",
+            event.format,
+            crate::events::EVENT_FORMAT
+        ));
+    }
+    if &event.id != id {
+        return Err(format!("it belongs to event {}", event.id));
+    }
+    Ok(event)
 }
 
 /// Writes a snapshot atomically: temp file, fsync, rename over the old one, fsync the folder.

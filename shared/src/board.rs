@@ -8,7 +8,7 @@
 
 use crate::ids::{ActorKey, NoteId, ThemeId};
 use crate::limits::Limits;
-use crate::op::{Colour, Op};
+use crate::op::{Colour, OnEnd, Op, Theming, Writing};
 use crate::text::{self, TextProblem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,9 +28,73 @@ pub struct Note {
     pub created_at: u64,
     pub updated_at: u64,
     pub theme: Option<ThemeId>,
-    /// Who may edit the note. Stored on the server; never sent to other participants.
+    /// Who may edit the note. Stored on the server; never sent to anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<ActorKey>,
+    /// Written during private writing and not yet revealed: only its author and the
+    /// facilitators see it.
+    #[serde(default)]
+    pub private: bool,
+    /// Hidden or removed by a facilitator.
+    #[serde(default)]
+    pub moderation: Option<Moderation>,
+    /// Added by a facilitator for someone without a device.
+    #[serde(default)]
+    pub proxy: bool,
+    /// Dots given, by voter. Stored on the server; only tallies are ever sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub votes: BTreeMap<ActorKey, u32>,
+    /// Dots a facilitator added for people without a device.
+    #[serde(default)]
+    pub proxy_votes: u32,
+}
+
+impl Note {
+    /// Every dot on the note.
+    pub fn tally(&self) -> u32 {
+        self.votes
+            .values()
+            .fold(self.proxy_votes, |a, &v| a.saturating_add(v))
+    }
+}
+
+/// A facilitator's decision about a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moderation {
+    pub action: ModerationState,
+    /// Why: shown only to facilitators.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerationState {
+    /// Behind a placeholder; a facilitator can show it again.
+    Hidden,
+    /// Its text is gone for good; a placeholder stays.
+    Removed,
+}
+
+/// One moderation action, kept for the facilitators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub at: u64,
+    pub action: AuditAction,
+    pub note: NoteId,
+    /// The reason given (hide and remove).
+    pub reason: Option<String>,
+    /// The facilitator's display name, if they gave one.
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Hide,
+    Unhide,
+    Remove,
 }
 
 /// A named group of notes, in order.
@@ -46,6 +110,9 @@ pub struct Theme {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Board {
+    /// The room's name, as the facilitator gave it ("Table 3", "Housing").
+    #[serde(default)]
+    pub name: String,
     pub prompt: String,
     #[serde(with = "by_id")]
     pub notes: BTreeMap<NoteId, Note>,
@@ -55,6 +122,67 @@ pub struct Board {
     pub next_note_id: NoteId,
     /// The id the next theme will get.
     pub next_theme_id: ThemeId,
+    /// What the facilitators have set: private writing, lock, voting, timer and so on.
+    #[serde(default)]
+    pub state: RoomState,
+    /// Every moderation action, oldest first. Only facilitators see it.
+    #[serde(default)]
+    pub audit: Vec<AuditEntry>,
+}
+
+/// The room's settings and phase, set by facilitators.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomState {
+    /// In an anonymous event no author name is ever stored or shown.
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub writing: Writing,
+    /// Read-only for participants.
+    #[serde(default)]
+    pub locked: bool,
+    /// Open voting, if any.
+    #[serde(default)]
+    pub voting: Option<Voting>,
+    #[serde(default)]
+    pub theming: Theming,
+    /// The note shown to everyone.
+    #[serde(default)]
+    pub spotlight: Option<NoteId>,
+    #[serde(default)]
+    pub timer: Option<Timer>,
+}
+
+/// A round of dot voting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voting {
+    /// Dots per person.
+    pub budget: u32,
+    /// Whether participants see tallies while voting is open.
+    pub show_tallies: bool,
+}
+
+/// A running countdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timer {
+    /// Server time it reaches zero, milliseconds since the Unix epoch.
+    pub ends_at: u64,
+    pub on_end: OnEnd,
+}
+
+/// Who is asking for an operation: rights come from how the connection joined, never from a
+/// field in the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Participant,
+    /// Joined with the event's facilitator secret.
+    Facilitator,
+    /// The server itself (a timer reaching zero).
+    System,
 }
 
 /// Who asks for an operation, and when.
@@ -66,6 +194,7 @@ pub struct OpContext {
     pub author: Option<String>,
     /// Server time, milliseconds since the Unix epoch.
     pub at: u64,
+    pub role: Role,
 }
 
 /// What an applied operation produced.
@@ -93,7 +222,22 @@ pub enum RejectReason {
     ReadOnly,
     /// This connection is sending operations faster than the server allows.
     RateLimited,
+    /// Only a facilitator may do this.
+    FacilitatorOnly,
+    /// A facilitator has locked the board.
+    Locked,
+    /// Not possible now (voting closed, theming kept to facilitators, a moderated note, …).
+    NotAllowed,
+    /// Every dot has been used.
+    NoVotesLeft,
 }
+
+/// Most characters in a moderation reason.
+pub const REASON_CHARS: usize = 200;
+/// Longest timer, in seconds (6 hours).
+pub const MAX_TIMER_SECONDS: u32 = 6 * 60 * 60;
+/// Most dots per person.
+pub const MAX_VOTE_BUDGET: u32 = 99;
 
 /// A refused operation: a reason code and a plain-English message for the author.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +289,17 @@ fn note_missing() -> OpError {
     )
 }
 
+fn voting_closed() -> OpError {
+    OpError::new(RejectReason::NotAllowed, "Voting is not open.")
+}
+
+fn moderated() -> OpError {
+    OpError::new(
+        RejectReason::NotAllowed,
+        "A facilitator has hidden or removed this note, so it cannot be changed.",
+    )
+}
+
 fn theme_missing() -> OpError {
     OpError::new(
         RejectReason::NotFound,
@@ -155,12 +310,23 @@ fn theme_missing() -> OpError {
 impl Board {
     /// An empty board with a prompt.
     pub fn new(prompt: impl Into<String>) -> Self {
+        Self::for_room("", prompt, false)
+    }
+
+    /// An empty board for a named room of an event.
+    pub fn for_room(name: impl Into<String>, prompt: impl Into<String>, anonymous: bool) -> Self {
         Self {
+            name: name.into(),
+            state: RoomState {
+                anonymous,
+                ..RoomState::default()
+            },
             prompt: prompt.into(),
             notes: BTreeMap::new(),
             themes: BTreeMap::new(),
             next_note_id: 1,
             next_theme_id: 1,
+            audit: Vec::new(),
         }
     }
 
@@ -177,15 +343,6 @@ impl Board {
         self.apply_checked(op, ctx)
     }
 
-    /// The board as other participants may see it: the same, without owners.
-    pub fn public(&self) -> Board {
-        let mut b = self.clone();
-        for n in b.notes.values_mut() {
-            n.owner = None;
-        }
-        b
-    }
-
     /// Ids of the notes this actor owns, in id order.
     pub fn notes_owned_by(&self, actor: &ActorKey) -> Vec<NoteId> {
         self.notes
@@ -196,8 +353,13 @@ impl Board {
     }
 
     fn own_note(&self, id: NoteId, ctx: &OpContext) -> Result<&Note, OpError> {
-        let note = self.notes.get(&id).ok_or_else(note_missing)?;
-        if note.owner.is_some() && note.owner != ctx.actor {
+        let note = self.visible_note(id, ctx)?;
+        let allowed = if note.proxy {
+            ctx.role == Role::Facilitator
+        } else {
+            note.owner.is_none() || note.owner == ctx.actor
+        };
+        if !allowed {
             return Err(OpError::new(
                 RejectReason::NotYours,
                 "Only the person who wrote this note can change or delete it.",
@@ -224,10 +386,12 @@ impl Board {
         }
     }
 
-    /// Everything a live operation must satisfy beyond what replay checks.
+    /// Everything a live operation must satisfy beyond what replay checks: who may ask for it,
+    /// caps, text and bounds.
     fn check_live(&self, op: &Op, ctx: &OpContext, limits: &Limits) -> Result<(), OpError> {
+        self.check_rights(op, ctx)?;
         match op {
-            Op::CreateNote(o) => {
+            Op::CreateNote(o) | Op::ProxyNote(o) => {
                 if self.notes.len() >= limits.notes_per_room {
                     return Err(OpError::new(
                         RejectReason::TooManyNotes,
@@ -248,7 +412,10 @@ impl Board {
             }
             Op::RecolourNote(o) => self.own_note(o.note, ctx).map(|_| ()),
             Op::DeleteNote(o) => self.own_note(o.note, ctx).map(|_| ()),
-            Op::MoveNote(o) => Self::check_position(o.x, o.y, limits),
+            Op::MoveNote(o) => {
+                self.visible_note(o.note, ctx)?;
+                Self::check_position(o.x, o.y, limits)
+            }
             Op::CreateTheme(o) => {
                 if self.themes.len() >= limits.themes_per_room {
                     return Err(OpError::new(
@@ -264,14 +431,167 @@ impl Board {
             }
             Op::RenameTheme(o) => text::check(&o.title, limits.theme_title_chars, false)
                 .map_err(|p| text_error("theme title", p)),
-            Op::DeleteTheme(_) | Op::SetNoteTheme(_) => Ok(()),
+            Op::DeleteTheme(_) => Ok(()),
+            Op::SetNoteTheme(o) => self.visible_note(o.note, ctx).map(|_| ()),
+            Op::Vote(o) | Op::ProxyVote(o) => {
+                let Some(voting) = self.state.voting else {
+                    return Err(voting_closed());
+                };
+                let note = self.visible_note(o.note, ctx)?;
+                if note.moderation.is_some() {
+                    return Err(moderated());
+                }
+                if let (Op::Vote(_), Some(actor)) = (op, &ctx.actor) {
+                    let used: u32 = self
+                        .notes
+                        .values()
+                        .filter_map(|n| n.votes.get(actor))
+                        .fold(0u32, |a, &v| a.saturating_add(v));
+                    if used >= voting.budget {
+                        return Err(OpError::new(
+                            RejectReason::NoVotesLeft,
+                            format!(
+                                "You have used all {} of your dots. Take one back to move it.",
+                                voting.budget
+                            ),
+                        ));
+                    }
+                }
+                if note.tally() == u32::MAX {
+                    return Err(OpError::new(
+                        RejectReason::NotAllowed,
+                        "This note cannot take more dots.",
+                    ));
+                }
+                Ok(())
+            }
+            Op::Unvote(o) => {
+                if self.state.voting.is_none() {
+                    return Err(voting_closed());
+                }
+                let note = self.visible_note(o.note, ctx)?;
+                let mine = ctx.actor.as_ref().and_then(|a| note.votes.get(a));
+                if mine.is_none_or(|&v| v == 0) {
+                    return Err(OpError::new(
+                        RejectReason::NotAllowed,
+                        "You have no dot on this note to take back.",
+                    ));
+                }
+                Ok(())
+            }
+            Op::SetWriting(_)
+            | Op::StopTimer(_)
+            | Op::SetLocked(_)
+            | Op::CloseVoting(_)
+            | Op::SetTheming(_)
+            | Op::TimerEnded(_) => Ok(()),
+            Op::StartTimer(o) => {
+                if (1..=MAX_TIMER_SECONDS).contains(&o.seconds) {
+                    Ok(())
+                } else {
+                    Err(OpError::new(
+                        RejectReason::Invalid,
+                        format!("A timer runs from 1 to {MAX_TIMER_SECONDS} seconds."),
+                    ))
+                }
+            }
+            Op::OpenVoting(o) => {
+                if (1..=MAX_VOTE_BUDGET).contains(&o.budget) {
+                    Ok(())
+                } else {
+                    Err(OpError::new(
+                        RejectReason::Invalid,
+                        format!("Each person can have 1 to {MAX_VOTE_BUDGET} dots."),
+                    ))
+                }
+            }
+            Op::Spotlight(o) => match o.note {
+                None => Ok(()),
+                Some(id) => {
+                    let note = self.notes.get(&id).ok_or_else(note_missing)?;
+                    if note.private || note.moderation.is_some() {
+                        return Err(OpError::new(
+                            RejectReason::NotAllowed,
+                            "Only a note everyone can read can be shown to everyone.",
+                        ));
+                    }
+                    Ok(())
+                }
+            },
+            Op::HideNote(o) | Op::RemoveNote(o) => {
+                let note = self.notes.get(&o.note).ok_or_else(note_missing)?;
+                text::check(&o.reason, REASON_CHARS, false).map_err(|p| text_error("reason", p))?;
+                let already = match (op, &note.moderation) {
+                    (_, Some(m)) if m.action == ModerationState::Removed => true,
+                    (Op::HideNote(_), Some(_)) => true,
+                    _ => false,
+                };
+                if already {
+                    return Err(moderated());
+                }
+                Ok(())
+            }
+            Op::UnhideNote(o) => {
+                let note = self.notes.get(&o.note).ok_or_else(note_missing)?;
+                match &note.moderation {
+                    Some(m) if m.action == ModerationState::Hidden => Ok(()),
+                    _ => Err(OpError::new(
+                        RejectReason::NotAllowed,
+                        "That note is not hidden.",
+                    )),
+                }
+            }
         }
+    }
+
+    /// Who may ask for this operation now: facilitator operations need a facilitator, the lock
+    /// and the theming setting bind participants.
+    fn check_rights(&self, op: &Op, ctx: &OpContext) -> Result<(), OpError> {
+        if matches!(op, Op::TimerEnded(_)) {
+            return match ctx.role {
+                Role::System => Ok(()),
+                _ => Err(OpError::new(
+                    RejectReason::NotAllowed,
+                    "Only the server ends a timer.",
+                )),
+            };
+        }
+        if ctx.role != Role::Participant {
+            return Ok(());
+        }
+        if op.is_facilitator_only() {
+            return Err(OpError::new(
+                RejectReason::FacilitatorOnly,
+                "Only a facilitator can do this.",
+            ));
+        }
+        if self.state.locked {
+            return Err(OpError::new(
+                RejectReason::Locked,
+                "The board is locked: a facilitator has paused changes.",
+            ));
+        }
+        if op.is_theming() && self.state.theming == Theming::Facilitators {
+            return Err(OpError::new(
+                RejectReason::NotAllowed,
+                "In this room only facilitators make and fill themes.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A note this person can see: a private note of someone else is "not found" to them, so a
+    /// guessed id tells them nothing.
+    fn visible_note(&self, id: NoteId, ctx: &OpContext) -> Result<&Note, OpError> {
+        let note = self.notes.get(&id).ok_or_else(note_missing)?;
+        let sees = ctx.role != Role::Participant || !note.private || note.owner == ctx.actor;
+        if sees { Ok(note) } else { Err(note_missing()) }
     }
 
     /// Checks that every id the operation names exists, then changes the board.
     fn apply_checked(&mut self, op: &Op, ctx: &OpContext) -> Result<Applied, OpError> {
         match op {
-            Op::CreateNote(o) => {
+            Op::CreateNote(o) | Op::ProxyNote(o) => {
                 if !(o.x.is_finite() && o.y.is_finite()) {
                     return Err(OpError::new(
                         RejectReason::OutOfBounds,
@@ -282,6 +602,7 @@ impl Board {
                 if id >= MAX_ID {
                     return Err(out_of_ids());
                 }
+                let proxy = matches!(op, Op::ProxyNote(_));
                 self.next_note_id += 1;
                 self.notes.insert(
                     id,
@@ -291,17 +612,29 @@ impl Board {
                         colour: o.colour,
                         x: o.x,
                         y: o.y,
-                        author: ctx.author.clone(),
+                        author: if proxy || self.state.anonymous {
+                            None
+                        } else {
+                            ctx.author.clone()
+                        },
                         created_at: ctx.at,
                         updated_at: ctx.at,
                         theme: None,
-                        owner: ctx.actor.clone(),
+                        owner: if proxy { None } else { ctx.actor.clone() },
+                        private: self.state.writing == Writing::Private,
+                        moderation: None,
+                        proxy,
+                        votes: BTreeMap::new(),
+                        proxy_votes: 0,
                     },
                 );
                 Ok(Applied { created: Some(id) })
             }
             Op::EditNote(o) => {
                 let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                if note.moderation.is_some() {
+                    return Err(moderated());
+                }
                 note.text = o.text.clone();
                 note.updated_at = ctx.at;
                 Ok(Applied::default())
@@ -329,6 +662,9 @@ impl Board {
                 let note = self.notes.remove(&o.note).ok_or_else(note_missing)?;
                 if let Some(t) = note.theme.and_then(|t| self.themes.get_mut(&t)) {
                     t.notes.retain(|&n| n != o.note);
+                }
+                if self.state.spotlight == Some(o.note) {
+                    self.state.spotlight = None;
                 }
                 Ok(Applied::default())
             }
@@ -384,6 +720,134 @@ impl Board {
                 }
                 Ok(Applied::default())
             }
+            Op::Vote(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                if let Some(actor) = &ctx.actor {
+                    let v = note.votes.entry(actor.clone()).or_insert(0);
+                    *v = v.saturating_add(1);
+                }
+                Ok(Applied::default())
+            }
+            Op::Unvote(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                if let Some(actor) = &ctx.actor
+                    && let Some(v) = note.votes.get_mut(actor)
+                {
+                    *v = v.saturating_sub(1);
+                    if *v == 0 {
+                        note.votes.remove(actor);
+                    }
+                }
+                Ok(Applied::default())
+            }
+            Op::ProxyVote(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.proxy_votes = note.proxy_votes.saturating_add(1);
+                Ok(Applied::default())
+            }
+            Op::SetWriting(o) => {
+                self.state.writing = o.writing;
+                if o.writing == Writing::Open {
+                    for n in self.notes.values_mut() {
+                        n.private = false;
+                    }
+                }
+                Ok(Applied::default())
+            }
+            Op::StartTimer(o) => {
+                self.state.timer = Some(Timer {
+                    ends_at: ctx.at.saturating_add(u64::from(o.seconds) * 1000),
+                    on_end: o.on_end,
+                });
+                Ok(Applied::default())
+            }
+            Op::StopTimer(_) => {
+                self.state.timer = None;
+                Ok(Applied::default())
+            }
+            Op::TimerEnded(_) => {
+                if let Some(timer) = self.state.timer.take()
+                    && timer.on_end == OnEnd::Lock
+                {
+                    self.state.locked = true;
+                }
+                Ok(Applied::default())
+            }
+            Op::SetLocked(o) => {
+                self.state.locked = o.locked;
+                Ok(Applied::default())
+            }
+            Op::OpenVoting(o) => {
+                self.state.voting = Some(Voting {
+                    budget: o.budget,
+                    show_tallies: o.show_tallies,
+                });
+                Ok(Applied::default())
+            }
+            Op::CloseVoting(_) => {
+                self.state.voting = None;
+                Ok(Applied::default())
+            }
+            Op::SetTheming(o) => {
+                self.state.theming = o.theming;
+                Ok(Applied::default())
+            }
+            Op::Spotlight(o) => {
+                if let Some(id) = o.note
+                    && !self.notes.contains_key(&id)
+                {
+                    return Err(note_missing());
+                }
+                self.state.spotlight = o.note;
+                Ok(Applied::default())
+            }
+            Op::HideNote(o) | Op::RemoveNote(o) => {
+                let remove = matches!(op, Op::RemoveNote(_));
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.moderation = Some(Moderation {
+                    action: if remove {
+                        ModerationState::Removed
+                    } else {
+                        ModerationState::Hidden
+                    },
+                    reason: o.reason.clone(),
+                });
+                if remove {
+                    // The words are gone for good; only the placeholder and the audit entry stay.
+                    note.text.clear();
+                    note.votes.clear();
+                    note.proxy_votes = 0;
+                }
+                note.updated_at = ctx.at;
+                if self.state.spotlight == Some(o.note) {
+                    self.state.spotlight = None;
+                }
+                self.audit.push(AuditEntry {
+                    at: ctx.at,
+                    action: if remove {
+                        AuditAction::Remove
+                    } else {
+                        AuditAction::Hide
+                    },
+                    note: o.note,
+                    reason: Some(o.reason.clone()),
+                    by: ctx.author.clone(),
+                });
+                Ok(Applied::default())
+            }
+            Op::UnhideNote(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.moderation = None;
+                note.updated_at = ctx.at;
+                self.audit.push(AuditEntry {
+                    at: ctx.at,
+                    action: AuditAction::Unhide,
+                    note: o.note,
+                    reason: None,
+                    by: ctx.author.clone(),
+                });
+                Ok(Applied::default())
+            }
         }
     }
 
@@ -402,8 +866,18 @@ impl Board {
             if !(note.x.is_finite() && note.y.is_finite()) {
                 return Err(format!("note {id} has a position that is not a number"));
             }
-            text::check(&note.text, limits.note_text_chars, true)
-                .map_err(|p| format!("note {id}: {}", text_error("note", p)))?;
+            let removed = note
+                .moderation
+                .as_ref()
+                .is_some_and(|m| m.action == ModerationState::Removed);
+            if !(removed && note.text.is_empty()) {
+                text::check(&note.text, limits.note_text_chars, true)
+                    .map_err(|p| format!("note {id}: {}", text_error("note", p)))?;
+            }
+            if let Some(m) = &note.moderation {
+                text::check(&m.reason, REASON_CHARS, false)
+                    .map_err(|p| format!("note {id}: {}", text_error("reason", p)))?;
+            }
             if let Some(name) = &note.author {
                 text::check(name, limits.display_name_chars, false)
                     .map_err(|p| format!("note {id}: {}", text_error("author name", p)))?;
@@ -420,6 +894,15 @@ impl Board {
                     }
                 }
             }
+        }
+        if let Some(n) = self.state.spotlight
+            && !self.notes.contains_key(&n)
+        {
+            return Err(format!("the spotlight names missing note {n}"));
+        }
+        if let Some(name) = (!self.name.is_empty()).then_some(&self.name) {
+            text::check(name, limits.prompt_chars, false)
+                .map_err(|p| format!("room name: {}", text_error("room name", p)))?;
         }
         for (id, theme) in &self.themes {
             if *id >= self.next_theme_id {
@@ -496,6 +979,7 @@ mod tests {
             actor: Some(ActorKey::new(who)),
             author: None,
             at: 1,
+            role: Role::Participant,
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`op`]: the operations a participant can ask for.
 //! - [`board`]: the board model and [`Board::apply`], the one place where an operation is validated
 //!   and applied.
+//! - [`view`]: what each person is shown of a board, and who is told about each change.
 //! - [`protocol`]: the versioned WebSocket messages between browser and server.
 //!
 //! The server and the browser both replay confirmed operations with the same rules, so the same
@@ -18,8 +19,12 @@ pub mod limits;
 pub mod op;
 pub mod protocol;
 pub mod text;
+pub mod view;
 
-pub use board::{Applied, Board, Note, OpContext, OpError, RejectReason, Theme};
+pub use board::{
+    Applied, AuditEntry, Board, Note, OpContext, OpError, RejectReason, Role, RoomState, Theme,
+};
 pub use ids::{ActorKey, IdError, NoteId, OpId, RoomId, ThemeId};
 pub use limits::Limits;
 pub use op::{Colour, Op};
+pub use view::{BoardView, Delivery, NoteView, Viewer};

@@ -53,6 +53,178 @@ pub enum Op {
     DeleteTheme(DeleteTheme),
     /// Put a note into a theme at a position, or take it out of any theme (`theme: null`).
     SetNoteTheme(SetNoteTheme),
+    /// Give a note one of one's dots while voting is open.
+    Vote(NoteRef),
+    /// Take one of one's dots back from a note while voting is open.
+    Unvote(NoteRef),
+
+    // Facilitator operations: refused with `facilitator_only` from anyone else.
+    /// Start private writing (`private`) or reveal every note (`open`).
+    SetWriting(SetWriting),
+    /// Start a countdown; at zero the server does `on_end`.
+    StartTimer(StartTimer),
+    /// Stop the countdown without doing anything.
+    StopTimer(NoFields),
+    /// Lock (read-only for participants) or unlock the board.
+    SetLocked(SetLocked),
+    /// Open dot voting with a number of dots per person.
+    OpenVoting(OpenVoting),
+    /// Close voting: the tallies are shown to everyone.
+    CloseVoting(NoFields),
+    /// Who may make and change themes.
+    SetTheming(SetTheming),
+    /// Show one note to everyone in the room, or stop (`note: null`).
+    Spotlight(Spotlight),
+    /// Hide a note behind a neutral placeholder, with a reason for the audit list.
+    HideNote(Moderate),
+    /// Show a hidden note again.
+    UnhideNote(NoteRef),
+    /// Remove a note's text for good, leaving a placeholder; the reason goes in the audit list.
+    RemoveNote(Moderate),
+    /// Add a note for someone without a device; it is marked as added by a facilitator.
+    ProxyNote(CreateNote),
+    /// Add a vote for someone without a device.
+    ProxyVote(NoteRef),
+
+    /// Sent by the server itself when a timer reaches zero; refused from any connection.
+    TimerEnded(NoFields),
+}
+
+impl Op {
+    /// True for operations only a facilitator may ask for.
+    pub fn is_facilitator_only(&self) -> bool {
+        matches!(
+            self,
+            Op::SetWriting(_)
+                | Op::StartTimer(_)
+                | Op::StopTimer(_)
+                | Op::SetLocked(_)
+                | Op::OpenVoting(_)
+                | Op::CloseVoting(_)
+                | Op::SetTheming(_)
+                | Op::Spotlight(_)
+                | Op::HideNote(_)
+                | Op::UnhideNote(_)
+                | Op::RemoveNote(_)
+                | Op::ProxyNote(_)
+                | Op::ProxyVote(_)
+        )
+    }
+
+    /// True for operations that make or change themes (which facilitators may keep to
+    /// themselves).
+    pub fn is_theming(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateTheme(_) | Op::RenameTheme(_) | Op::DeleteTheme(_) | Op::SetNoteTheme(_)
+        )
+    }
+
+    /// The note this operation is about, if any.
+    pub fn note(&self) -> Option<NoteId> {
+        match self {
+            Op::EditNote(o) => Some(o.note),
+            Op::RecolourNote(o) => Some(o.note),
+            Op::MoveNote(o) => Some(o.note),
+            Op::DeleteNote(o) => Some(o.note),
+            Op::SetNoteTheme(o) => Some(o.note),
+            Op::Vote(o) | Op::Unvote(o) | Op::UnhideNote(o) | Op::ProxyVote(o) => Some(o.note),
+            Op::HideNote(o) | Op::RemoveNote(o) => Some(o.note),
+            Op::Spotlight(o) => o.note,
+            _ => None,
+        }
+    }
+}
+
+/// An operation with no fields: `{"kind": "stop_timer"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRef {
+    pub note: NoteId,
+}
+
+/// Whether participants see each other's notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Writing {
+    /// Everyone sees every note.
+    #[default]
+    Open,
+    /// Each participant sees only their own notes (and those from before), until the reveal.
+    Private,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetWriting {
+    pub writing: Writing,
+}
+
+/// What happens when a timer reaches zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnEnd {
+    #[default]
+    Nothing,
+    Lock,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartTimer {
+    /// 1 second to 6 hours.
+    pub seconds: u32,
+    pub on_end: OnEnd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLocked {
+    pub locked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenVoting {
+    /// Dots per person, 1 to 99.
+    pub budget: u32,
+    /// Whether participants see the running tallies while voting is open.
+    pub show_tallies: bool,
+}
+
+/// Who may make, rename, delete and fill themes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theming {
+    #[default]
+    Everyone,
+    Facilitators,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetTheming {
+    pub theming: Theming,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spotlight {
+    /// The note to show everyone, or `null` to stop. Required.
+    #[serde(deserialize_with = "required_nullable")]
+    pub note: Option<NoteId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moderate {
+    pub note: NoteId,
+    /// Why, for the audit list only facilitators see (1 to 200 characters).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,9 +4,10 @@
 //!
 //! The room is fixed by the URL at upgrade (`/ws/{room}`), never by a field in a message.
 
-use crate::board::{Board, RejectReason};
+use crate::board::RejectReason;
 use crate::ids::{NoteId, OpId};
 use crate::op::Op;
+use crate::view::BoardView;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -67,9 +68,25 @@ pub struct Join {
     /// only what was missed.
     #[serde(default)]
     pub last_seq: Option<u64>,
-    /// The display name to show on new notes; `null` or absent for anonymous.
+    /// The display name to show on new notes; `null` or absent for anonymous. Ignored in an
+    /// anonymous event.
     #[serde(default)]
     pub name: Option<String>,
+    /// The event's facilitator secret (from the facilitator link), to join as a facilitator.
+    /// A wrong secret closes the connection with [`close::BAD_JOIN`]. Never sent back.
+    #[serde(default)]
+    pub facilitator: Option<Secret>,
+}
+
+/// A secret that must never appear in a log: its `Debug` shows only that it is there.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +141,9 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys {
 pub enum ServerMessage {
     /// The answer to `join`: the board (or `null` when only missed changes follow) at `seq`.
     Welcome(Welcome),
+    /// Replace your board with this one: sent to participants after a change that shows or
+    /// hides things (a reveal, a hidden note, voting opening or closing).
+    Sync(Sync),
     /// A confirmed, saved operation, sent to everyone in the room including its author.
     Applied(AppliedOp),
     /// A resent operation that was already applied at `seq` (sent to its author only).
@@ -147,15 +167,56 @@ pub struct Welcome {
     pub room: String,
     /// The sequence number of the last operation included.
     pub seq: u64,
-    /// The whole board, or `null` when the browser's `last_seq` was recent: then the `applied`
-    /// messages it missed follow, up to `seq`.
-    pub board: Option<Board>,
+    /// The whole board as this person may see it, or `null` when the browser's `last_seq` was
+    /// recent: then the `applied` messages it missed follow, up to `seq`.
+    pub board: Option<BoardView>,
     /// Ids of the notes this person wrote (they may edit and delete them).
     pub mine: Vec<NoteId>,
+    /// This person's dots: `[note id, dots]` pairs.
+    pub my_votes: Vec<(NoteId, u32)>,
     /// People in the room, this one included.
     pub presence: u32,
     /// True when the room cannot save changes for now.
     pub read_only: bool,
+    /// How this connection joined.
+    pub role: JoinedAs,
+    /// Server time, milliseconds since the Unix epoch (for timers on a skewed clock).
+    pub now: u64,
+}
+
+/// How a connection joined a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinedAs {
+    Participant,
+    Facilitator,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sync {
+    pub seq: u64,
+    pub board: BoardView,
+    pub mine: Vec<NoteId>,
+    pub my_votes: Vec<(NoteId, u32)>,
+}
+
+/// [`Sync`] for sending, with the board pre-serialised (shared by everyone who sees the same).
+#[derive(Debug, Serialize)]
+pub struct SyncOut<'a> {
+    #[serde(rename = "type")]
+    pub kind: SyncTag,
+    pub seq: u64,
+    pub board: &'a RawValue,
+    pub mine: &'a [NoteId],
+    pub my_votes: &'a [(NoteId, u32)],
+}
+
+/// Always serialises as `"sync"`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncTag {
+    Sync,
 }
 
 /// The same message as [`Welcome`] for sending, with the board as pre-serialised JSON so a
@@ -169,8 +230,11 @@ pub struct WelcomeOut<'a> {
     pub seq: u64,
     pub board: Option<&'a RawValue>,
     pub mine: &'a [NoteId],
+    pub my_votes: &'a [(NoteId, u32)],
     pub presence: u32,
     pub read_only: bool,
+    pub role: JoinedAs,
+    pub now: u64,
 }
 
 /// Always serialises as `"welcome"`.
@@ -187,7 +251,8 @@ pub struct AppliedOp {
     pub op_id: OpId,
     /// Server time the operation was applied, milliseconds since the Unix epoch.
     pub at: u64,
-    /// The author as shown to others: their display name, or `null` when anonymous.
+    /// A new note's author as shown to others: their display name, or `null` when anonymous
+    /// (always `null` for other operations).
     pub author: Option<String>,
     pub op: Op,
     /// The id of the note or theme this operation created, if any.

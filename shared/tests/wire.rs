@@ -4,11 +4,15 @@
 //! Each literal is exactly what `serde_json::to_string` writes (compact, fields in declared
 //! order), and reads back as the same value. `docs/protocol.md` shows the same literals; the
 //! last tests check that it still does, and that every JSON example in it is a real message.
+//!
+//! The boards in `welcome` and `sync` are not written by hand: they are built by applying real
+//! operations to a [`Board`] and taking [`Board::view`] for one person, so the literals also pin
+//! what a participant and a facilitator are shown of the same room.
 
 use bothy_shared::ids::ActorKey;
 use bothy_shared::op::*;
 use bothy_shared::protocol::*;
-use bothy_shared::{Board, Limits, Note, OpId, RejectReason, Theme};
+use bothy_shared::{Board, BoardView, Limits, NoteId, OpContext, OpId, RejectReason, Role, Viewer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -17,10 +21,9 @@ use std::fmt::Debug;
 
 // The literals. `docs/protocol.md` must show each one, byte for byte.
 
-const JOIN_FIRST: &str =
-    r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","last_seq":null,"name":null}"#;
-const JOIN_AGAIN: &str =
-    r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","last_seq":12,"name":"Ailsa"}"#;
+const JOIN_FIRST: &str = r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","last_seq":null,"name":null,"facilitator":null}"#;
+const JOIN_AGAIN: &str = r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","last_seq":12,"name":"Ailsa","facilitator":null}"#;
+const JOIN_FACILITATOR: &str = r#"{"type":"join","version":1,"token":"Mf3kR8sQ1wXc7VbN5tYh2J","last_seq":null,"name":"Morag","facilitator":"f56b7c696e147ce38d2d9288bd4982b883b936dd78526cb3"}"#;
 const CREATE_NOTE: &str = r#"{"type":"op","op_id":"h3x9-14","op":{"kind":"create_note","text":"Benches by the pond","colour":"green","x":905.5,"y":520.25}}"#;
 const EDIT_NOTE: &str = r#"{"type":"op","op_id":"h3x9-15","op":{"kind":"edit_note","note":9,"text":"Benches by the pond, in the shade"}}"#;
 const RECOLOUR_NOTE: &str =
@@ -35,21 +38,53 @@ const DELETE_THEME: &str =
     r#"{"type":"op","op_id":"h3x9-20","op":{"kind":"delete_theme","theme":2}}"#;
 const SET_NOTE_THEME: &str = r#"{"type":"op","op_id":"h3x9-21","op":{"kind":"set_note_theme","note":8,"theme":2,"position":0}}"#;
 const UNSET_NOTE_THEME: &str = r#"{"type":"op","op_id":"h3x9-22","op":{"kind":"set_note_theme","note":8,"theme":null,"position":null}}"#;
+const VOTE: &str = r#"{"type":"op","op_id":"h3x9-24","op":{"kind":"vote","note":7}}"#;
+const UNVOTE: &str = r#"{"type":"op","op_id":"h3x9-25","op":{"kind":"unvote","note":7}}"#;
+const SET_WRITING_PRIVATE: &str =
+    r#"{"type":"op","op_id":"f4c1-1","op":{"kind":"set_writing","writing":"private"}}"#;
+const SET_WRITING_OPEN: &str =
+    r#"{"type":"op","op_id":"f4c1-2","op":{"kind":"set_writing","writing":"open"}}"#;
+const START_TIMER: &str =
+    r#"{"type":"op","op_id":"f4c1-3","op":{"kind":"start_timer","seconds":300,"on_end":"lock"}}"#;
+const STOP_TIMER: &str = r#"{"type":"op","op_id":"f4c1-4","op":{"kind":"stop_timer"}}"#;
+const SET_LOCKED: &str =
+    r#"{"type":"op","op_id":"f4c1-5","op":{"kind":"set_locked","locked":true}}"#;
+const OPEN_VOTING: &str =
+    r#"{"type":"op","op_id":"f4c1-6","op":{"kind":"open_voting","budget":3,"show_tallies":false}}"#;
+const CLOSE_VOTING: &str = r#"{"type":"op","op_id":"f4c1-7","op":{"kind":"close_voting"}}"#;
+const SET_THEMING: &str =
+    r#"{"type":"op","op_id":"f4c1-8","op":{"kind":"set_theming","theming":"facilitators"}}"#;
+const SPOTLIGHT: &str = r#"{"type":"op","op_id":"f4c1-9","op":{"kind":"spotlight","note":7}}"#;
+const SPOTLIGHT_OFF: &str =
+    r#"{"type":"op","op_id":"f4c1-10","op":{"kind":"spotlight","note":null}}"#;
+const HIDE_NOTE: &str = r#"{"type":"op","op_id":"f4c1-11","op":{"kind":"hide_note","note":9,"reason":"Names a neighbour"}}"#;
+const UNHIDE_NOTE: &str = r#"{"type":"op","op_id":"f4c1-12","op":{"kind":"unhide_note","note":9}}"#;
+const REMOVE_NOTE: &str = r#"{"type":"op","op_id":"f4c1-13","op":{"kind":"remove_note","note":9,"reason":"A phone number"}}"#;
+const PROXY_NOTE: &str = r#"{"type":"op","op_id":"f4c1-14","op":{"kind":"proxy_note","text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75}}"#;
+const PROXY_VOTE: &str = r#"{"type":"op","op_id":"f4c1-15","op":{"kind":"proxy_vote","note":10}}"#;
 const PING: &str = r#"{"type":"ping"}"#;
 
-const WELCOME: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":12,"board":{"prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"next_note_id":9,"next_theme_id":3},"mine":[7],"presence":3,"read_only":false}"#;
-const WELCOME_CATCH_UP: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":14,"board":null,"mine":[7,9],"presence":3,"read_only":false}"#;
+const WELCOME: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":16,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":null},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":null},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"author":null,"created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":null,"proxy":false,"votes":null},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":null}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225760000}"#;
+const WELCOME_FACILITATOR: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":16,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":2},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":1},{"id":9,"text":"The hedge at number 4 is a disgrace","colour":"pink","x":400.0,"y":700.0,"author":"Cat","created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":"Names a neighbour","proxy":false,"votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":1},{"id":11,"text":"Benches by the pond","colour":"green","x":905.5,"y":520.25,"author":null,"created_at":1767225710000,"updated_at":1767225710000,"theme":null,"private":true,"moderation":null,"moderation_reason":null,"proxy":false,"votes":0}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[{"at":1767225690000,"action":"hide","note":9,"reason":"Names a neighbour","by":"Morag"}]},"mine":[],"my_votes":[],"presence":4,"read_only":false,"role":"facilitator","now":1767225765000}"#;
+const WELCOME_CATCH_UP: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":18,"board":null,"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225770000}"#;
+const SYNC: &str = r#"{"type":"sync","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":2},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":1},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"author":null,"created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":null,"proxy":false,"votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":1}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":null,"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]]}"#;
 const APPLIED_CREATE: &str = r#"{"type":"applied","seq":13,"op_id":"h3x9-14","at":1767225720000,"author":"Ailsa","op":{"kind":"create_note","text":"Benches by the pond","colour":"green","x":905.5,"y":520.25},"created":9}"#;
 const APPLIED_MOVE: &str = r#"{"type":"applied","seq":14,"op_id":"p0q1-3","at":1767225725000,"author":null,"op":{"kind":"move_note","note":8,"x":640.5,"y":312.25},"created":null}"#;
+const APPLIED_PROXY_NOTE: &str = r#"{"type":"applied","seq":15,"op_id":"f4c1-14","at":1767225730000,"author":null,"op":{"kind":"proxy_note","text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75},"created":10}"#;
+const APPLIED_HIDE: &str = r#"{"type":"applied","seq":16,"op_id":"f4c1-11","at":1767225735000,"author":null,"op":{"kind":"hide_note","note":9,"reason":"Names a neighbour"},"created":null}"#;
+const APPLIED_TIMER_ENDED: &str = r#"{"type":"applied","seq":17,"op_id":"timer-17","at":1767225900000,"author":null,"op":{"kind":"timer_ended"},"created":null}"#;
 const ALREADY_APPLIED: &str = r#"{"type":"already_applied","op_id":"h3x9-14","seq":13}"#;
 const REJECTED: &str = r#"{"type":"rejected","op_id":"h3x9-23","reason":"not_yours","message":"Only the person who wrote this note can change or delete it."}"#;
+const REJECTED_FACILITATOR_ONLY: &str = r#"{"type":"rejected","op_id":"h3x9-26","reason":"facilitator_only","message":"Only a facilitator can do this."}"#;
+const REJECTED_LOCKED: &str = r#"{"type":"rejected","op_id":"h3x9-27","reason":"locked","message":"The board is locked: a facilitator has paused changes."}"#;
+const REJECTED_NO_VOTES_LEFT: &str = r#"{"type":"rejected","op_id":"h3x9-28","reason":"no_votes_left","message":"You have used all 3 of your dots. Take one back to move it."}"#;
 const PRESENCE: &str = r#"{"type":"presence","count":4}"#;
 const READ_ONLY: &str = r#"{"type":"read_only","message":"The board is read-only for now: the server cannot save changes. Nothing already saved is lost."}"#;
 const ERROR: &str =
     r#"{"type":"error","code":"already_joined","message":"This connection has already joined."}"#;
 const PONG: &str = r#"{"type":"pong"}"#;
 
-const OPS: [&str; 10] = [
+const OPS: [&str; 27] = [
     CREATE_NOTE,
     EDIT_NOTE,
     RECOLOUR_NOTE,
@@ -60,18 +95,44 @@ const OPS: [&str; 10] = [
     DELETE_THEME,
     SET_NOTE_THEME,
     UNSET_NOTE_THEME,
+    VOTE,
+    UNVOTE,
+    SET_WRITING_PRIVATE,
+    SET_WRITING_OPEN,
+    START_TIMER,
+    STOP_TIMER,
+    SET_LOCKED,
+    OPEN_VOTING,
+    CLOSE_VOTING,
+    SET_THEMING,
+    SPOTLIGHT,
+    SPOTLIGHT_OFF,
+    HIDE_NOTE,
+    UNHIDE_NOTE,
+    REMOVE_NOTE,
+    PROXY_NOTE,
+    PROXY_VOTE,
 ];
-const CLIENT: [&str; 3] = [JOIN_FIRST, JOIN_AGAIN, PING];
-const SERVER: [&str; 10] = [
+const CLIENT: [&str; 4] = [JOIN_FIRST, JOIN_AGAIN, JOIN_FACILITATOR, PING];
+const SERVER: [&str; 19] = [
     WELCOME,
+    WELCOME_FACILITATOR,
     WELCOME_CATCH_UP,
+    SYNC,
     APPLIED_CREATE,
     APPLIED_MOVE,
+    APPLIED_PROXY_NOTE,
+    APPLIED_HIDE,
+    APPLIED_TIMER_ENDED,
     ALREADY_APPLIED,
     REJECTED,
+    REJECTED_FACILITATOR_ONLY,
+    REJECTED_LOCKED,
+    REJECTED_NO_VOTES_LEFT,
     PRESENCE,
     READ_ONLY,
     ERROR,
+    PONG,
     PONG,
 ];
 
@@ -120,12 +181,26 @@ fn op(op_id: &str, op: Op) -> ClientMessage {
     })
 }
 
+const TOKEN: &str = "Zq4xW8rT2mKp9sLd0vBn6c";
+const SECRET: &str = "f56b7c696e147ce38d2d9288bd4982b883b936dd78526cb3";
+
 fn join(last_seq: Option<u64>, name: Option<&str>) -> ClientMessage {
     ClientMessage::Join(Join {
         version: PROTOCOL_VERSION,
-        token: "Zq4xW8rT2mKp9sLd0vBn6c".into(),
+        token: TOKEN.into(),
         last_seq,
         name: name.map(Into::into),
+        facilitator: None,
+    })
+}
+
+fn join_facilitator() -> ClientMessage {
+    ClientMessage::Join(Join {
+        version: PROTOCOL_VERSION,
+        token: "Mf3kR8sQ1wXc7VbN5tYh2J".into(),
+        last_seq: None,
+        name: Some("Morag".into()),
+        facilitator: Some(Secret(SECRET.into())),
     })
 }
 
@@ -148,84 +223,270 @@ fn move_note() -> Op {
     })
 }
 
-/// A board with a themed note by a named author and an anonymous unthemed note, as participants
-/// see it (no owners).
-fn board() -> Board {
-    let mut b = Board::new("What would make the garden better?");
-    let note = |id, text: &str, colour, x, y, author: Option<&str>, at, theme| Note {
-        id,
-        text: text.into(),
-        colour,
-        x,
-        y,
-        author: author.map(Into::into),
-        created_at: at,
-        updated_at: at,
-        theme,
-        owner: None,
-    };
-    let mut shade = note(
-        7,
-        "More shade",
-        Colour::Yellow,
-        120.5,
-        80.25,
-        Some("Ailsa"),
-        T0,
-        Some(2),
-    );
-    shade.updated_at = T0 + 60_000;
-    b.notes.insert(7, shade);
-    let pond = note(
-        8,
-        "A pond?",
-        Colour::Blue,
-        900.5,
-        410.75,
-        None,
-        T0 + 30_000,
-        None,
-    );
-    b.notes.insert(8, pond);
-    b.themes.insert(
-        2,
-        Theme {
-            id: 2,
-            title: "Outdoors".into(),
-            notes: vec![7],
-        },
-    );
-    b.next_note_id = 9;
-    b.next_theme_id = 3;
-    b.check_invariants(&Limits::default())
+fn proxy_note() -> Op {
+    Op::ProxyNote(CreateNote {
+        text: "Ramps at both gates".into(),
+        colour: Colour::Purple,
+        x: 1480.5,
+        y: 300.75,
+    })
+}
+
+fn hide_note() -> Op {
+    Op::HideNote(Moderate {
+        note: 9,
+        reason: "Names a neighbour".into(),
+    })
+}
+
+// The people in the example room. Actor keys are what the server derives from tokens; they
+// must never appear in anything a browser is sent.
+const AILSA: &str = "a11ce5a11ce5a11ce5a11ce5a11ce5a1";
+const BEN: &str = "be4be4be4be4be4be4be4be4be4be4be";
+const CAT: &str = "ca7ca7ca7ca7ca7ca7ca7ca7ca7ca7ca";
+const MORAG: &str = "f0ca1f0ca1f0ca1f0ca1f0ca1f0ca1f0";
+
+fn who(actor: &str, name: Option<&str>, role: Role, at: u64) -> OpContext {
+    OpContext {
+        actor: Some(ActorKey::new(actor)),
+        author: name.map(Into::into),
+        at,
+        role,
+    }
+}
+
+/// The example room, "Table 3", built by the operations a session would send:
+///
+/// - 7 "More shade": Ailsa's, in theme 2 "Outdoors", spotlighted;
+/// - 8 "A pond?": Ben's, written without a name;
+/// - 9: Cat's, hidden by the facilitator ("Names a neighbour");
+/// - 10 "Ramps at both gates": added by the facilitator for someone without a phone;
+/// - 11 "Benches by the pond": Ben's, written during private writing, not yet revealed.
+///
+/// Voting is open with 3 dots each and the tallies hidden; a 5-minute timer locks the board at
+/// zero. Returns the board and the number of operations applied (its `seq`).
+fn example_room() -> (Board, u64) {
+    let limits = Limits::default();
+    let mut b = Board::for_room("Table 3", "What would make the garden better?", false);
+    b.next_note_id = 7;
+    b.next_theme_id = 2;
+    let steps: Vec<(OpContext, Op)> = vec![
+        (
+            who(AILSA, Some("Ailsa"), Role::Participant, T0),
+            Op::CreateNote(CreateNote {
+                text: "More shade".into(),
+                colour: Colour::Yellow,
+                x: 120.5,
+                y: 80.25,
+            }),
+        ),
+        (
+            who(BEN, None, Role::Participant, T0 + 30_000),
+            Op::CreateNote(CreateNote {
+                text: "A pond?".into(),
+                colour: Colour::Blue,
+                x: 900.5,
+                y: 410.75,
+            }),
+        ),
+        (
+            who(AILSA, Some("Ailsa"), Role::Participant, T0 + 40_000),
+            Op::CreateTheme(CreateTheme {
+                title: "Outdoors".into(),
+            }),
+        ),
+        (
+            who(AILSA, Some("Ailsa"), Role::Participant, T0 + 60_000),
+            Op::SetNoteTheme(SetNoteTheme {
+                note: 7,
+                theme: Some(2),
+                position: None,
+            }),
+        ),
+        (
+            who(CAT, Some("Cat"), Role::Participant, T0 + 70_000),
+            Op::CreateNote(CreateNote {
+                text: "The hedge at number 4 is a disgrace".into(),
+                colour: Colour::Pink,
+                x: 400.0,
+                y: 700.0,
+            }),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 80_000),
+            proxy_note(),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 90_000),
+            hide_note(),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 100_000),
+            Op::SetWriting(SetWriting {
+                writing: Writing::Private,
+            }),
+        ),
+        (
+            who(BEN, None, Role::Participant, T0 + 110_000),
+            create_note(),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 120_000),
+            Op::OpenVoting(OpenVoting {
+                budget: 3,
+                show_tallies: false,
+            }),
+        ),
+        (
+            who(AILSA, Some("Ailsa"), Role::Participant, T0 + 130_000),
+            Op::Vote(NoteRef { note: 7 }),
+        ),
+        (
+            who(AILSA, Some("Ailsa"), Role::Participant, T0 + 131_000),
+            Op::Vote(NoteRef { note: 7 }),
+        ),
+        (
+            who(BEN, None, Role::Participant, T0 + 132_000),
+            Op::Vote(NoteRef { note: 8 }),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 133_000),
+            Op::ProxyVote(NoteRef { note: 10 }),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 140_000),
+            Op::StartTimer(StartTimer {
+                seconds: 300,
+                on_end: OnEnd::Lock,
+            }),
+        ),
+        (
+            who(MORAG, Some("Morag"), Role::Facilitator, T0 + 150_000),
+            Op::Spotlight(Spotlight { note: Some(7) }),
+        ),
+    ];
+    let mut seq = 0;
+    for (ctx, op) in &steps {
+        b.apply(op, ctx, &limits)
+            .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        seq += 1;
+    }
+    b.check_invariants(&limits)
         .expect("the example board is a valid board");
-    b
+    (b, seq)
+}
+
+/// When the example room's `welcome` messages were sent.
+const NOW: u64 = T0 + 160_000;
+
+fn ailsa() -> ActorKey {
+    ActorKey::new(AILSA)
 }
 
 fn welcome() -> Welcome {
+    let (b, seq) = example_room();
     Welcome {
         version: PROTOCOL_VERSION,
         room: "garden-team".into(),
-        seq: 12,
-        board: Some(board()),
-        mine: vec![7],
+        seq,
+        board: Some(b.view(Viewer::Participant(&ailsa()))),
+        mine: b.notes_owned_by(&ailsa()),
+        my_votes: b.votes_of(&ailsa()),
         presence: 3,
         read_only: false,
+        role: JoinedAs::Participant,
+        now: NOW,
+    }
+}
+
+fn welcome_facilitator() -> Welcome {
+    let (b, seq) = example_room();
+    let morag = ActorKey::new(MORAG);
+    Welcome {
+        board: Some(b.view(Viewer::Facilitator)),
+        mine: b.notes_owned_by(&morag),
+        my_votes: b.votes_of(&morag),
+        presence: 4,
+        role: JoinedAs::Facilitator,
+        now: NOW + 5_000,
+        ..welcome()
     }
 }
 
 fn welcome_catch_up() -> Welcome {
     Welcome {
-        seq: 14,
+        seq: 18,
         board: None,
-        mine: vec![7, 9],
+        now: NOW + 10_000,
         ..welcome()
     }
+}
+
+/// Ailsa's `sync` after the facilitator closed voting: the tallies are shown.
+fn sync() -> Sync {
+    let (mut b, seq) = example_room();
+    b.apply(
+        &Op::CloseVoting(NoFields {}),
+        &who(MORAG, Some("Morag"), Role::Facilitator, T0 + 170_000),
+        &Limits::default(),
+    )
+    .expect("voting closes");
+    Sync {
+        seq: seq + 1,
+        board: b.view(Viewer::Participant(&ailsa())),
+        mine: b.notes_owned_by(&ailsa()),
+        my_votes: b.votes_of(&ailsa()),
+    }
+}
+
+/// The `rejected` the server sends for `op` asked by `ctx` on `board`, with the message `apply`
+/// gives.
+fn rejected(op_id: &str, board: &Board, op: &Op, ctx: &OpContext) -> ServerMessage {
+    let e = board
+        .clone()
+        .apply(op, ctx, &Limits::default())
+        .expect_err("refused");
+    ServerMessage::Rejected(Rejected {
+        op_id: id(op_id),
+        reason: e.reason,
+        message: e.message,
+    })
+}
+
+fn rejected_facilitator_only() -> ServerMessage {
+    let (b, _) = example_room();
+    rejected(
+        "h3x9-26",
+        &b,
+        &Op::SetLocked(SetLocked { locked: false }),
+        &who(AILSA, Some("Ailsa"), Role::Participant, NOW),
+    )
+}
+
+fn rejected_locked() -> ServerMessage {
+    let (mut b, _) = example_room();
+    b.state.locked = true;
+    rejected(
+        "h3x9-27",
+        &b,
+        &move_note(),
+        &who(AILSA, Some("Ailsa"), Role::Participant, NOW),
+    )
+}
+
+fn rejected_no_votes_left() -> ServerMessage {
+    let (mut b, _) = example_room();
+    let ctx = who(AILSA, Some("Ailsa"), Role::Participant, NOW);
+    let vote = Op::Vote(NoteRef { note: 8 });
+    b.apply(&vote, &ctx, &Limits::default())
+        .expect("Ailsa's third dot");
+    rejected("h3x9-28", &b, &vote, &ctx)
 }
 
 pinned! {
     join_first_time: JOIN_FIRST = join(None, None);
     join_again: JOIN_AGAIN = join(Some(12), Some("Ailsa"));
+    join_as_facilitator: JOIN_FACILITATOR = join_facilitator();
     op_create_note: CREATE_NOTE = op("h3x9-14", create_note());
     op_edit_note: EDIT_NOTE = op("h3x9-15", Op::EditNote(EditNote {
         note: 9,
@@ -255,10 +516,44 @@ pinned! {
         theme: None,
         position: None,
     }));
+    op_vote: VOTE = op("h3x9-24", Op::Vote(NoteRef { note: 7 }));
+    op_unvote: UNVOTE = op("h3x9-25", Op::Unvote(NoteRef { note: 7 }));
+    op_set_writing_private: SET_WRITING_PRIVATE = op("f4c1-1", Op::SetWriting(SetWriting {
+        writing: Writing::Private,
+    }));
+    op_set_writing_open: SET_WRITING_OPEN = op("f4c1-2", Op::SetWriting(SetWriting {
+        writing: Writing::Open,
+    }));
+    op_start_timer: START_TIMER = op("f4c1-3", Op::StartTimer(StartTimer {
+        seconds: 300,
+        on_end: OnEnd::Lock,
+    }));
+    op_stop_timer: STOP_TIMER = op("f4c1-4", Op::StopTimer(NoFields {}));
+    op_set_locked: SET_LOCKED = op("f4c1-5", Op::SetLocked(SetLocked { locked: true }));
+    op_open_voting: OPEN_VOTING = op("f4c1-6", Op::OpenVoting(OpenVoting {
+        budget: 3,
+        show_tallies: false,
+    }));
+    op_close_voting: CLOSE_VOTING = op("f4c1-7", Op::CloseVoting(NoFields {}));
+    op_set_theming: SET_THEMING = op("f4c1-8", Op::SetTheming(SetTheming {
+        theming: Theming::Facilitators,
+    }));
+    op_spotlight: SPOTLIGHT = op("f4c1-9", Op::Spotlight(Spotlight { note: Some(7) }));
+    op_spotlight_off: SPOTLIGHT_OFF = op("f4c1-10", Op::Spotlight(Spotlight { note: None }));
+    op_hide_note: HIDE_NOTE = op("f4c1-11", hide_note());
+    op_unhide_note: UNHIDE_NOTE = op("f4c1-12", Op::UnhideNote(NoteRef { note: 9 }));
+    op_remove_note: REMOVE_NOTE = op("f4c1-13", Op::RemoveNote(Moderate {
+        note: 9,
+        reason: "A phone number".into(),
+    }));
+    op_proxy_note: PROXY_NOTE = op("f4c1-14", proxy_note());
+    op_proxy_vote: PROXY_VOTE = op("f4c1-15", Op::ProxyVote(NoteRef { note: 10 }));
     ping: PING = ClientMessage::Ping(Empty {});
 
-    welcome_with_board: WELCOME = ServerMessage::Welcome(welcome());
+    welcome_to_a_participant: WELCOME = ServerMessage::Welcome(welcome());
+    welcome_to_a_facilitator: WELCOME_FACILITATOR = ServerMessage::Welcome(welcome_facilitator());
     welcome_without_board: WELCOME_CATCH_UP = ServerMessage::Welcome(welcome_catch_up());
+    sync_after_voting_closed: SYNC = ServerMessage::Sync(sync());
     applied_create: APPLIED_CREATE = ServerMessage::Applied(AppliedOp {
         seq: 13,
         op_id: id("h3x9-14"),
@@ -275,15 +570,42 @@ pinned! {
         op: move_note(),
         created: None,
     });
+    applied_proxy_note: APPLIED_PROXY_NOTE = ServerMessage::Applied(AppliedOp {
+        seq: 15,
+        op_id: id("f4c1-14"),
+        at: T0 + 130_000,
+        author: None,
+        op: proxy_note(),
+        created: Some(10),
+    });
+    applied_hide_to_facilitators: APPLIED_HIDE = ServerMessage::Applied(AppliedOp {
+        seq: 16,
+        op_id: id("f4c1-11"),
+        at: T0 + 135_000,
+        author: None,
+        op: hide_note(),
+        created: None,
+    });
+    applied_timer_ended: APPLIED_TIMER_ENDED = ServerMessage::Applied(AppliedOp {
+        seq: 17,
+        op_id: id("timer-17"),
+        at: T0 + 300_000,
+        author: None,
+        op: Op::TimerEnded(NoFields {}),
+        created: None,
+    });
     already_applied: ALREADY_APPLIED = ServerMessage::AlreadyApplied(AlreadyApplied {
         op_id: id("h3x9-14"),
         seq: 13,
     });
-    rejected: REJECTED = ServerMessage::Rejected(Rejected {
+    rejected_not_yours: REJECTED = ServerMessage::Rejected(Rejected {
         op_id: id("h3x9-23"),
         reason: RejectReason::NotYours,
         message: "Only the person who wrote this note can change or delete it.".into(),
     });
+    rejected_facilitator_only_op: REJECTED_FACILITATOR_ONLY = rejected_facilitator_only();
+    rejected_while_locked: REJECTED_LOCKED = rejected_locked();
+    rejected_with_no_votes_left: REJECTED_NO_VOTES_LEFT = rejected_no_votes_left();
     presence: PRESENCE = ServerMessage::Presence(Presence { count: 4 });
     read_only: READ_ONLY = ServerMessage::ReadOnly(Notice {
         message: "The board is read-only for now: the server cannot save changes. \
@@ -295,401 +617,4 @@ pinned! {
         message: "This connection has already joined.".into(),
     });
     pong: PONG = ServerMessage::Pong(Empty {});
-}
-
-#[test]
-fn welcome_out_writes_the_same_bytes_as_welcome() {
-    for (welcome, literal) in [(welcome(), WELCOME), (welcome_catch_up(), WELCOME_CATCH_UP)] {
-        let raw = welcome.board.as_ref().map(|b| {
-            RawValue::from_string(serde_json::to_string(b).expect("serialises")).expect("JSON")
-        });
-        let out = WelcomeOut {
-            kind: WelcomeTag::Welcome,
-            version: welcome.version,
-            room: &welcome.room,
-            seq: welcome.seq,
-            board: raw.as_deref(),
-            mine: &welcome.mine,
-            presence: welcome.presence,
-            read_only: welcome.read_only,
-        };
-        let out = serde_json::to_string(&out).expect("serialises");
-        assert_eq!(out, literal);
-        let typed = serde_json::to_string(&ServerMessage::Welcome(welcome)).expect("serialises");
-        assert_eq!(out, typed);
-    }
-}
-
-#[test]
-fn absent_optional_join_fields_read_as_null() {
-    let short = r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c"}"#;
-    assert_eq!(decode_client_message(short), Ok(join(None, None)));
-}
-
-#[test]
-fn whole_number_coordinates_are_accepted() {
-    // JavaScript's JSON.stringify writes 640, not 640.0.
-    let js = r#"{"type":"op","op_id":"p0q1-3","op":{"kind":"move_note","note":8,"x":640,"y":312}}"#;
-    let expected = op(
-        "p0q1-3",
-        Op::MoveNote(MoveNote {
-            note: 8,
-            x: 640.0,
-            y: 312.0,
-        }),
-    );
-    assert_eq!(decode_client_message(js), Ok(expected));
-}
-
-#[test]
-fn a_note_has_no_owner_field_unless_it_has_an_owner() {
-    let mut b = board();
-    let json = serde_json::to_string(&b).expect("serialises");
-    assert!(!json.contains("owner"), "{json}");
-    // The server's own copy keeps owners (they are saved), but never shows them.
-    for n in b.notes.values_mut() {
-        n.owner = Some(ActorKey::new("5f0c0ffee5f0c0ffee5f0c0ffee5f0c0"));
-    }
-    let stored = serde_json::to_string(&b).expect("serialises");
-    assert_eq!(
-        stored
-            .matches(r#""owner":"5f0c0ffee5f0c0ffee5f0c0ffee5f0c0""#)
-            .count(),
-        2
-    );
-    assert_eq!(
-        serde_json::from_str::<Board>(&stored).expect("reads back"),
-        b
-    );
-    let public = serde_json::to_string(&b.public()).expect("serialises");
-    assert_eq!(public, json);
-}
-
-#[test]
-fn the_palette_is_six_names() {
-    let names = serde_json::to_string(&Colour::ALL).expect("serialises");
-    assert_eq!(
-        names,
-        r#"["yellow","pink","blue","green","orange","purple"]"#
-    );
-}
-
-/// `json` with `field` set to `value` in the object at `path` (empty path: the message itself).
-fn with(json: &str, path: &[&str], field: &str, value: Value) -> String {
-    let mut v: Value = serde_json::from_str(json).expect("a literal is JSON");
-    let mut target = &mut v;
-    for key in path {
-        target = &mut target[*key];
-    }
-    target
-        .as_object_mut()
-        .expect("an object")
-        .insert(field.into(), value);
-    v.to_string()
-}
-
-/// Asserts `text` is refused as an invalid message, and says which op id (if any) it gave back.
-#[track_caller]
-fn invalid(text: &str) -> Option<OpId> {
-    let e = decode_client_message(text).expect_err(text);
-    assert_eq!(e.code, ErrorCode::InvalidMessage, "{text}: {}", e.message);
-    assert!(!e.message.is_empty());
-    e.op_id
-}
-
-#[test]
-fn unknown_fields_are_refused_in_every_op_payload() {
-    for literal in OPS {
-        let op_id: Value = serde_json::from_str::<Value>(literal).expect("JSON")["op_id"].clone();
-        let expected = op_id.as_str().map(id);
-        let bad = with(literal, &["op"], "token", "Zq4xW8rT2mKp9sLd0vBn6c".into());
-        assert_eq!(invalid(&bad), expected);
-        let bad = with(literal, &["op"], "owner", "someone".into());
-        assert_eq!(invalid(&bad), expected);
-    }
-}
-
-#[test]
-fn unknown_fields_are_refused_in_every_message() {
-    for literal in OPS.into_iter().chain(CLIENT) {
-        invalid(&with(literal, &[], "room", "another-room".into()));
-        invalid(&with(literal, &[], "admin", true.into()));
-    }
-    for literal in SERVER {
-        let bad = with(literal, &[], "extra", 1.into());
-        assert!(
-            serde_json::from_str::<ServerMessage>(&bad).is_err(),
-            "{bad}"
-        );
-    }
-}
-
-#[test]
-fn colours_outside_the_palette_are_refused() {
-    for bad in [
-        "red;background:url(//x)",
-        "\" onmouseover=\"alert(1)",
-        "Yellow",
-        "#ffff00",
-        "",
-    ] {
-        for literal in [CREATE_NOTE, RECOLOUR_NOTE] {
-            let text = with(literal, &["op"], "colour", bad.into());
-            assert!(invalid(&text).is_some(), "{text}");
-        }
-        assert!(serde_json::from_value::<Colour>(bad.into()).is_err());
-    }
-}
-
-#[test]
-fn decode_says_what_kind_of_failure_it_was() {
-    use ErrorCode::*;
-    let cases: &[(&str, ErrorCode)] = &[
-        (&JOIN_AGAIN[..JOIN_AGAIN.len() - 1], MalformedJson),
-        (&CREATE_NOTE[..40], MalformedJson),
-        (r#"{"type":"ping"} x"#, MalformedJson),
-        (r#"{"type":"ping"}{"type":"ping"}"#, MalformedJson),
-        (r#"{"type":"ping"},"#, MalformedJson),
-        ("", MalformedJson),
-        ("{'type':'ping'}", MalformedJson),
-        (r#"{"type":"pong"}"#, UnknownType),
-        (r#"{"type":"Ping"}"#, UnknownType),
-        (r#"{"type":"welcome"}"#, UnknownType),
-        (
-            r#"{"version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c"}"#,
-            UnknownType,
-        ),
-        (r#"{"type":null}"#, UnknownType),
-        (r#"{"type":["ping"]}"#, UnknownType),
-        ("{}", UnknownType),
-        ("null", UnknownType),
-        ("42", UnknownType),
-        (
-            r#"{"type":"join","version":"1","token":"Zq4xW8rT2mKp9sLd0vBn6c"}"#,
-            InvalidMessage,
-        ),
-        (r#"{"type":"join","version":1,"token":16}"#, InvalidMessage),
-        (r#"{"type":"join","version":1}"#, InvalidMessage),
-        (
-            r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","last_seq":-1}"#,
-            InvalidMessage,
-        ),
-        (
-            r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","name":5}"#,
-            InvalidMessage,
-        ),
-        (r#"{"type":"ping","x":1}"#, InvalidMessage),
-        (r#"{"type":"op"}"#, InvalidMessage),
-        (
-            r#"{"type":"op","op_id":14,"op":{"kind":"delete_note","note":9}}"#,
-            InvalidMessage,
-        ),
-    ];
-    for (text, code) in cases {
-        let e = decode_client_message(text).expect_err(text);
-        assert_eq!(e.code, *code, "{text}: {}", e.message);
-        assert!(!e.message.is_empty());
-        assert_eq!(e.op_id, None, "{text}");
-    }
-}
-
-#[test]
-fn a_bad_op_with_a_good_op_id_gives_the_op_id_back() {
-    let good = Some(id("h3x9-30"));
-    for (text, op_id) in [
-        (
-            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"move_note","note":"8","x":1.5,"y":2.5}}"#,
-            &good,
-        ),
-        (
-            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"move_note","note":8,"x":"1.5","y":2.5}}"#,
-            &good,
-        ),
-        (
-            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"move_note","note":8,"x":1.5}}"#,
-            &good,
-        ),
-        (
-            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"paint_note","note":8}}"#,
-            &good,
-        ),
-        (r#"{"type":"op","op_id":"h3x9-30","op":{"note":8}}"#, &good),
-        (r#"{"type":"op","op_id":"h3x9-30","op":null}"#, &good),
-        (r#"{"type":"op","op_id":"h3x9-30"}"#, &good),
-        (
-            r#"{"type":"op","op_id":"has space","op":{"kind":"delete_note","note":9}}"#,
-            &None,
-        ),
-        (
-            r#"{"type":"op","op_id":"","op":{"kind":"delete_note","note":9}}"#,
-            &None,
-        ),
-        (
-            r#"{"type":"op","op":{"kind":"delete_note","note":9}}"#,
-            &None,
-        ),
-    ] {
-        assert_eq!(&invalid(text), op_id, "{text}");
-    }
-}
-
-#[test]
-fn error_messages_do_not_echo_long_input() {
-    let field = "a".repeat(10_000);
-    let text = with(PING, &[], &field, 1.into());
-    let e = decode_client_message(&text).expect_err("unknown field");
-    assert_eq!(e.code, ErrorCode::InvalidMessage);
-    assert!(e.message.chars().count() < 300, "{}", e.message);
-}
-
-/// Messages are JSON objects. serde's internally tagged enums also accept a sequence whose first
-/// element is the tag, which the decoder should refuse.
-#[test]
-fn messages_must_be_objects() {
-    for text in [
-        r#"["ping"]"#,
-        r#"["join",1,"Zq4xW8rT2mKp9sLd0vBn6c",null,null]"#,
-        r#"{"type":"op","op_id":"h3x9-31","op":["delete_note",9]}"#,
-    ] {
-        assert!(decode_client_message(text).is_err(), "{text} was accepted");
-    }
-}
-
-// The names the doc's tables list. The matches fail to compile when a variant is added, so the
-// lists (and the doc) cannot silently fall behind.
-
-fn reject_reasons() -> Vec<RejectReason> {
-    use RejectReason::*;
-    let all = vec![
-        Invalid,
-        TextEmpty,
-        TextTooLong,
-        TextControlCharacters,
-        OutOfBounds,
-        NotFound,
-        NotYours,
-        TooManyNotes,
-        TooManyThemes,
-        ReadOnly,
-        RateLimited,
-    ];
-    for r in &all {
-        match r {
-            Invalid
-            | TextEmpty
-            | TextTooLong
-            | TextControlCharacters
-            | OutOfBounds
-            | NotFound
-            | NotYours
-            | TooManyNotes
-            | TooManyThemes
-            | ReadOnly
-            | RateLimited => {}
-        }
-    }
-    all
-}
-
-fn error_codes() -> Vec<ErrorCode> {
-    use ErrorCode::*;
-    let all = vec![
-        MalformedJson,
-        UnknownType,
-        InvalidMessage,
-        AlreadyJoined,
-        RateLimited,
-    ];
-    for c in &all {
-        match c {
-            MalformedJson | UnknownType | InvalidMessage | AlreadyJoined | RateLimited => {}
-        }
-    }
-    all
-}
-
-#[test]
-fn reject_reasons_and_error_codes_have_these_names() {
-    let reasons = serde_json::to_string(&reject_reasons()).expect("serialises");
-    assert_eq!(
-        reasons,
-        r#"["invalid","text_empty","text_too_long","text_control_characters","out_of_bounds","not_found","not_yours","too_many_notes","too_many_themes","read_only","rate_limited"]"#
-    );
-    let codes = serde_json::to_string(&error_codes()).expect("serialises");
-    assert_eq!(
-        codes,
-        r#"["malformed_json","unknown_type","invalid_message","already_joined","rate_limited"]"#
-    );
-}
-
-const DOC: &str = include_str!("../../docs/protocol.md");
-
-#[test]
-fn the_protocol_doc_shows_every_literal() {
-    for literal in OPS.into_iter().chain(CLIENT).chain(SERVER) {
-        assert!(DOC.contains(literal), "docs/protocol.md lacks {literal}");
-    }
-}
-
-#[test]
-fn every_json_example_in_the_protocol_doc_is_a_real_message() {
-    let mut in_json = false;
-    let mut seen = 0;
-    for line in DOC.lines() {
-        match line.trim() {
-            "```json" => in_json = true,
-            "```" => in_json = false,
-            "" => {}
-            text if in_json => {
-                let again = if let Ok(m) = serde_json::from_str::<ClientMessage>(text) {
-                    serde_json::to_string(&m)
-                } else {
-                    let m = serde_json::from_str::<ServerMessage>(text)
-                        .unwrap_or_else(|e| panic!("not a message ({e}): {text}"));
-                    serde_json::to_string(&m)
-                };
-                assert_eq!(again.expect("serialises"), text, "written differently");
-                seen += 1;
-            }
-            _ => {}
-        }
-    }
-    assert!(seen >= OPS.len() + CLIENT.len() + SERVER.len());
-}
-
-#[test]
-fn the_protocol_doc_lists_every_reason_code_and_close_code() {
-    let names = reject_reasons()
-        .into_iter()
-        .map(|r| serde_json::to_value(r).expect("serialises"))
-        .chain(
-            error_codes()
-                .into_iter()
-                .map(|c| serde_json::to_value(c).expect("serialises")),
-        );
-    for name in names {
-        let cell = format!("| `{}` |", name.as_str().expect("a string"));
-        assert!(
-            DOC.contains(&cell),
-            "docs/protocol.md lacks a row for {cell}"
-        );
-    }
-    for code in [
-        close::GOING_AWAY,
-        close::UNSUPPORTED_DATA,
-        close::INVALID_PAYLOAD,
-        close::TOO_BIG,
-        close::INTERNAL_ERROR,
-        close::BAD_JOIN,
-        close::JOIN_TIMEOUT,
-        close::NO_PONG,
-        close::NO_SUCH_ROOM,
-        close::TOO_SLOW,
-    ] {
-        let cell = format!("| {code} |");
-        assert!(
-            DOC.contains(&cell),
-            "docs/protocol.md lacks a row for close code {code}"
-        );
-    }
 }

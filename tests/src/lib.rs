@@ -19,7 +19,7 @@ pub mod raw;
 
 use bothy_server::ServerConfig;
 use bothy_shared::protocol::{
-    ClientMessage, Join, OpMessage, PROTOCOL_VERSION, ServerMessage, Welcome,
+    ClientMessage, Join, OpMessage, PROTOCOL_VERSION, Secret, ServerMessage, Welcome,
 };
 use bothy_shared::{Board, Op, OpContext, OpId};
 use futures_util::{SinkExt, StreamExt};
@@ -267,6 +267,8 @@ pub struct Client {
     ws: Ws,
     pub token: String,
     pub name: Option<String>,
+    /// The facilitator secret to join with, if any.
+    pub facilitator: Option<String>,
     next_op: u64,
     /// Every message received so far, in order (see [`Client::take_received`]).
     received: Vec<ServerMessage>,
@@ -303,6 +305,7 @@ impl Client {
                 ws,
                 token: new_token(),
                 name: None,
+                facilitator: None,
                 next_op: 0,
                 received: Vec::new(),
             }),
@@ -323,6 +326,7 @@ impl Client {
             ws,
             token: new_token(),
             name: None,
+            facilitator: None,
             next_op: 0,
             received: Vec::new(),
         })
@@ -335,6 +339,7 @@ impl Client {
             token: self.token.clone(),
             last_seq,
             name: self.name.clone(),
+            facilitator: self.facilitator.clone().map(Secret),
         });
         self.send(&join).await;
         match self.recv().await {
@@ -350,6 +355,7 @@ impl Client {
             token: self.token.clone(),
             last_seq,
             name: self.name.clone(),
+            facilitator: self.facilitator.clone().map(Secret),
         });
         self.try_send(&join).await?;
         match self.try_recv(DEADLINE).await? {
@@ -506,7 +512,7 @@ pub struct Replica {
 impl Replica {
     pub fn from_welcome(w: &Welcome) -> Self {
         Self {
-            board: w.board.clone().expect("welcome with a board"),
+            board: w.board.as_ref().expect("welcome with a board").to_board(),
             seq: w.seq,
         }
     }
@@ -516,7 +522,7 @@ impl Replica {
         match msg {
             ServerMessage::Welcome(w) => {
                 if let Some(b) = &w.board {
-                    self.board = b.clone();
+                    self.board = b.to_board();
                     self.seq = w.seq;
                 }
             }
@@ -533,7 +539,14 @@ impl Replica {
                     actor: None,
                     author: a.author.clone(),
                     at: a.at,
+                    role: Default::default(),
                 };
+                // A browser takes new ids from the server's confirmation.
+                match (&a.op, a.created) {
+                    (Op::CreateTheme(_), Some(id)) => self.board.next_theme_id = id,
+                    (_, Some(id)) => self.board.next_note_id = id,
+                    _ => {}
+                }
                 let applied = self.board.replay(&a.op, &ctx).expect("confirmed ops apply");
                 assert_eq!(applied.created, a.created, "same ids as the server");
                 self.seq = a.seq;
@@ -608,6 +621,7 @@ impl Client {
             ws,
             token: new_token(),
             name: None,
+            facilitator: None,
             next_op: 0,
             received: Vec::new(),
         }

@@ -169,7 +169,8 @@ async fn run(seed: u64, people: usize, steps: usize) {
             p.name
         );
         assert_eq!(
-            p.replica.board, truth,
+            p.replica.board.public(),
+            truth,
             "seed {seed}: person {} has the server's board",
             p.name
         );

@@ -18,7 +18,7 @@
 use bothy_shared::protocol::{
     self, AppliedOp, ClientMessage, ErrorCode, Join, PROTOCOL_VERSION, ServerMessage,
 };
-use bothy_shared::{Board, Op, OpId, RejectReason};
+use bothy_shared::{BoardView, Op, OpId, RejectReason};
 use bothy_tests::ops::*;
 use bothy_tests::raw::{self, Frame, RawSocket, ReadEnd, Upgrade, opcode};
 use bothy_tests::{Client, Replica, TestServer};
@@ -753,6 +753,7 @@ impl Fixture {
             token: self.token.clone(),
             last_seq: Some(self.replica.seq),
             name: None,
+            facilitator: None,
         }))
         .expect("json")
     }
@@ -951,7 +952,10 @@ impl Fixture {
             // cascade into the cases after it.
             let _ = barrier(&mut self.bystander).await;
             if let Ok((seq, board)) = fresh_board(self.server.addr, &self.room).await {
-                self.replica = Replica { board, seq };
+                self.replica = Replica {
+                    board: board.to_board(),
+                    seq,
+                };
             }
         }
         result
@@ -1019,7 +1023,7 @@ impl Fixture {
 
         // A fresh client joins and pings: the board is exactly the replica.
         let board = fresh_board(self.server.addr, &self.room).await?;
-        if board != (self.replica.seq, self.replica.board.clone()) {
+        if board != (self.replica.seq, self.replica.board.public()) {
             return Err(format!(
                 "the board changed: seq {} (expected {})",
                 board.0, self.replica.seq
@@ -1104,7 +1108,12 @@ impl Fixture {
             return Err(format!("the foreign room's bystander saw {seen:?}"));
         }
         let board = fresh_board(self.server.addr, &self.foreign).await?;
-        if board != (self.foreign_replica.seq, self.foreign_replica.board.clone()) {
+        if board
+            != (
+                self.foreign_replica.seq,
+                self.foreign_replica.board.public(),
+            )
+        {
             return Err("the foreign room changed".into());
         }
         Ok(())
@@ -1135,7 +1144,7 @@ async fn barrier(c: &mut Client) -> Result<Vec<ServerMessage>, String> {
 }
 
 /// Joins a room as a new person, pings, and returns the board it was given.
-async fn fresh_board(addr: std::net::SocketAddr, room: &str) -> Result<(u64, Board), String> {
+async fn fresh_board(addr: std::net::SocketAddr, room: &str) -> Result<(u64, BoardView), String> {
     let mut c = Client::try_connect(addr, room)
         .await
         .map_err(|e| format!("the server stopped serving: {e}"))?;

@@ -164,7 +164,7 @@ async fn sigkill_mid_stream_loses_no_confirmed_op_and_duplicates_none() {
     let mut c = Client::connect(addr, &room).await;
     let board = c.join(None).await.board.unwrap();
     let mut copies: HashMap<&str, usize> = HashMap::new();
-    for n in board.notes.values() {
+    for n in &board.notes {
         *copies.entry(n.text.as_str()).or_default() += 1;
     }
     let tally = tally.lock().unwrap();

@@ -3,7 +3,7 @@
 
 use bothy_server::storage::{self, Faults, JournalRecord, Recovery, RoomSnapshot, Storage};
 use bothy_shared::protocol::{ServerMessage, close};
-use bothy_shared::{Board, Limits, RejectReason, RoomId};
+use bothy_shared::{Board, BoardView, Limits, RejectReason, RoomId};
 use bothy_tests::ops::*;
 use bothy_tests::{BinaryServer, Client, Closed, TestServer};
 use rand::{Rng, SeedableRng};
@@ -12,7 +12,7 @@ use std::path::Path;
 /// Makes a room through the real binary, runs `ops` confirmed ops in it, then SIGKILLs the
 /// server so the journal is left exactly as written. Returns the room id and the board the
 /// clients saw.
-async fn room_with_journal(dir: &Path, ops: usize) -> (String, Board) {
+async fn room_with_journal(dir: &Path, ops: usize) -> (String, BoardView) {
     let server = BinaryServer::start(dir, &["--compact-every", "1000000"]);
     let room = bothy_tests::create_room(server.addr, "What would help?").await;
     let mut c = Client::connect(server.addr, &room).await;

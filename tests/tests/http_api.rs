@@ -17,8 +17,11 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
             .contains(r#"<script type="module" src="/assets/app.js">"#)
     );
     assert!(!home.body.contains("<script>"), "no inline script");
-    let board = http::get(server.addr, "/r/abcd").await;
+    let room = server.create_room("Page").await;
+    let board = http::get(server.addr, &format!("/r/{room}")).await;
     assert_eq!((board.status, &board.body), (200, &home.body));
+    // A room that does not exist gets the "no board here" page (tests/tests/events.rs).
+    assert_eq!(http::get(server.addr, "/r/abcd").await.status, 404);
     let js = http::get(server.addr, "/assets/app.js").await;
     assert_eq!(js.status, 200);
     assert!(js.header("content-type").unwrap().contains("javascript"));
