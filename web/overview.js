@@ -139,7 +139,7 @@ export async function renderOverview(main, event) {
   let stopped = false;
 
   // --- What happened (results of run-sheet changes)
-  const log = el('ol', { class: 'ev-log', role: 'log', 'aria-labelledby': 'ev-log-h' });
+  const log = el('ol', { class: 'ev-log' });
   const logEmpty = el('p', { class: 'hint', text: t.nothingYet });
   function addLog(text) {
     logEmpty.hidden = true;
@@ -486,7 +486,8 @@ export async function renderOverview(main, event) {
       el('h2', { id: 'ev-run-h', text: t.runHeading }),
       el('p', { text: t.runIntro }),
       controls('all', () => rooms, ''),
-      el('h3', { id: 'ev-log-h', text: t.whatHappened }), logEmpty, log),
+      el('h3', { id: 'ev-log-h', text: t.whatHappened }),
+      el('div', { role: 'log', 'aria-labelledby': 'ev-log-h' }, logEmpty, log)),
     el('section', { class: 'ev-section', 'aria-labelledby': 'rooms-h' },
       el('h2', { id: 'rooms-h', tabindex: '-1', text: t.roomsHeading }),
       roomList),

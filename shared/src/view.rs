@@ -201,7 +201,10 @@ impl Board {
                 }
             }
             Op::Vote(_) | Op::Unvote(_) | Op::ProxyVote(_) => {
-                if self.state.voting.is_none_or(|v| v.show_tallies) {
+                let note = op.note().and_then(|id| self.notes.get(&id));
+                if let Some(n) = note.filter(|n| n.private) {
+                    restricted_to(Some(n))
+                } else if self.state.voting.is_none_or(|v| v.show_tallies) {
                     Delivery::Everyone
                 } else {
                     restricted_to(None)

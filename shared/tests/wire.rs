@@ -114,7 +114,7 @@ const OPS: [&str; 27] = [
     PROXY_VOTE,
 ];
 const CLIENT: [&str; 4] = [JOIN_FIRST, JOIN_AGAIN, JOIN_FACILITATOR, PING];
-const SERVER: [&str; 19] = [
+const SERVER: [&str; 18] = [
     WELCOME,
     WELCOME_FACILITATOR,
     WELCOME_CATCH_UP,
@@ -132,7 +132,6 @@ const SERVER: [&str; 19] = [
     PRESENCE,
     READ_ONLY,
     ERROR,
-    PONG,
     PONG,
 ];
 
@@ -400,7 +399,7 @@ fn welcome() -> Welcome {
 }
 
 fn welcome_facilitator() -> Welcome {
-    let (b, seq) = example_room();
+    let (b, _) = example_room();
     let morag = ActorKey::new(MORAG);
     Welcome {
         board: Some(b.view(Viewer::Facilitator)),
@@ -617,4 +616,690 @@ pinned! {
         message: "This connection has already joined.".into(),
     });
     pong: PONG = ServerMessage::Pong(Empty {});
+}
+
+#[test]
+fn welcome_out_writes_the_same_bytes_as_welcome() {
+    for (welcome, literal) in [
+        (welcome(), WELCOME),
+        (welcome_facilitator(), WELCOME_FACILITATOR),
+        (welcome_catch_up(), WELCOME_CATCH_UP),
+    ] {
+        let raw = welcome.board.as_ref().map(|b| {
+            RawValue::from_string(serde_json::to_string(b).expect("serialises")).expect("JSON")
+        });
+        let out = WelcomeOut {
+            kind: WelcomeTag::Welcome,
+            version: welcome.version,
+            room: &welcome.room,
+            seq: welcome.seq,
+            board: raw.as_deref(),
+            mine: &welcome.mine,
+            my_votes: &welcome.my_votes,
+            presence: welcome.presence,
+            read_only: welcome.read_only,
+            role: welcome.role,
+            now: welcome.now,
+        };
+        let out = serde_json::to_string(&out).expect("serialises");
+        assert_eq!(out, literal);
+        let typed = serde_json::to_string(&ServerMessage::Welcome(welcome)).expect("serialises");
+        assert_eq!(out, typed);
+    }
+}
+
+#[test]
+fn sync_out_writes_the_same_bytes_as_sync() {
+    let sync = sync();
+    let raw =
+        RawValue::from_string(serde_json::to_string(&sync.board).expect("serialises")).expect("JSON");
+    let out = SyncOut {
+        kind: SyncTag::Sync,
+        seq: sync.seq,
+        board: &raw,
+        mine: &sync.mine,
+        my_votes: &sync.my_votes,
+    };
+    let out = serde_json::to_string(&out).expect("serialises");
+    assert_eq!(out, SYNC);
+    let typed = serde_json::to_string(&ServerMessage::Sync(sync)).expect("serialises");
+    assert_eq!(out, typed);
+}
+
+/// What the example literals show is what the rules in `view.rs` promise: a participant's
+/// `welcome` leaves out another participant's private note, a hidden note's words, author and
+/// reason, the running tallies and the audit list; the facilitator's shows them all.
+#[test]
+fn a_participants_welcome_leaves_out_what_they_may_not_see() {
+    for secret in [
+        "Benches by the pond",
+        "The hedge at number 4",
+        "Names a neighbour",
+        "\"Cat\"",
+        "\"Morag\"",
+        r#""id":11"#,
+    ] {
+        assert!(!WELCOME.contains(secret), "a participant is sent {secret}");
+        assert!(!SYNC.contains(secret), "a participant is sent {secret}");
+        assert!(
+            WELCOME_FACILITATOR.contains(secret),
+            "a facilitator is not sent {secret}"
+        );
+    }
+    assert!(WELCOME.contains(r#""audit":[]"#));
+    let board = welcome().board.expect("a board");
+    assert!(board.notes.iter().all(|n| n.votes.is_none()));
+    // After voting closes the tallies are everyone's.
+    assert!(sync().board.notes.iter().all(|n| n.votes.is_some()));
+}
+
+#[test]
+fn no_view_and_no_message_carries_an_actor_key() {
+    let (b, _) = example_room();
+    let keys = [AILSA, BEN, CAT, MORAG];
+    // The server's own copy keeps owners and voters (they are saved)…
+    let stored = serde_json::to_string(&b).expect("serialises");
+    for key in [AILSA, BEN, CAT] {
+        assert!(stored.contains(key), "the stored board lost {key}");
+    }
+    assert_eq!(
+        serde_json::from_str::<Board>(&stored).expect("reads back"),
+        b
+    );
+    // …but no view of it ever shows one.
+    let people: Vec<ActorKey> = keys.iter().map(|k| ActorKey::new(*k)).collect();
+    let mut viewers = vec![Viewer::Facilitator, Viewer::Anyone];
+    viewers.extend(people.iter().map(Viewer::Participant));
+    for viewer in viewers {
+        let json = serde_json::to_string(&b.view(viewer)).expect("serialises");
+        for key in keys {
+            assert!(!json.contains(key), "{viewer:?} is shown {key}: {json}");
+        }
+    }
+    for literal in SERVER {
+        for key in keys {
+            assert!(!literal.contains(key), "{literal}");
+        }
+    }
+}
+
+#[test]
+fn the_facilitator_secret_never_shows_in_debug_output() {
+    let shown = format!("{:?}", join_facilitator());
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("Secret(…)"), "{shown}");
+}
+
+#[test]
+fn absent_optional_join_fields_read_as_null() {
+    let short = r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c"}"#;
+    assert_eq!(decode_client_message(short), Ok(join(None, None)));
+}
+
+#[test]
+fn whole_number_coordinates_are_accepted() {
+    // JavaScript's JSON.stringify writes 640, not 640.0.
+    let js = r#"{"type":"op","op_id":"p0q1-3","op":{"kind":"move_note","note":8,"x":640,"y":312}}"#;
+    let expected = op(
+        "p0q1-3",
+        Op::MoveNote(MoveNote {
+            note: 8,
+            x: 640.0,
+            y: 312.0,
+        }),
+    );
+    assert_eq!(decode_client_message(js), Ok(expected));
+}
+
+#[test]
+fn the_palette_is_six_names() {
+    let names = serde_json::to_string(&Colour::ALL).expect("serialises");
+    assert_eq!(
+        names,
+        r#"["yellow","pink","blue","green","orange","purple"]"#
+    );
+}
+
+/// The name of every operation kind. The match fails to compile when a variant is added, so the
+/// list (and the literals, and the doc) cannot silently fall behind.
+const KINDS: [&str; 25] = [
+    "create_note",
+    "edit_note",
+    "recolour_note",
+    "move_note",
+    "delete_note",
+    "create_theme",
+    "rename_theme",
+    "delete_theme",
+    "set_note_theme",
+    "vote",
+    "unvote",
+    "set_writing",
+    "start_timer",
+    "stop_timer",
+    "set_locked",
+    "open_voting",
+    "close_voting",
+    "set_theming",
+    "spotlight",
+    "hide_note",
+    "unhide_note",
+    "remove_note",
+    "proxy_note",
+    "proxy_vote",
+    "timer_ended",
+];
+
+fn kind(op: &Op) -> &'static str {
+    match op {
+        Op::CreateNote(_) => "create_note",
+        Op::EditNote(_) => "edit_note",
+        Op::RecolourNote(_) => "recolour_note",
+        Op::MoveNote(_) => "move_note",
+        Op::DeleteNote(_) => "delete_note",
+        Op::CreateTheme(_) => "create_theme",
+        Op::RenameTheme(_) => "rename_theme",
+        Op::DeleteTheme(_) => "delete_theme",
+        Op::SetNoteTheme(_) => "set_note_theme",
+        Op::Vote(_) => "vote",
+        Op::Unvote(_) => "unvote",
+        Op::SetWriting(_) => "set_writing",
+        Op::StartTimer(_) => "start_timer",
+        Op::StopTimer(_) => "stop_timer",
+        Op::SetLocked(_) => "set_locked",
+        Op::OpenVoting(_) => "open_voting",
+        Op::CloseVoting(_) => "close_voting",
+        Op::SetTheming(_) => "set_theming",
+        Op::Spotlight(_) => "spotlight",
+        Op::HideNote(_) => "hide_note",
+        Op::UnhideNote(_) => "unhide_note",
+        Op::RemoveNote(_) => "remove_note",
+        Op::ProxyNote(_) => "proxy_note",
+        Op::ProxyVote(_) => "proxy_vote",
+        Op::TimerEnded(_) => "timer_ended",
+    }
+}
+
+#[test]
+fn every_kind_of_operation_has_a_literal() {
+    let mut seen = std::collections::BTreeSet::new();
+    let applied = [APPLIED_TIMER_ENDED];
+    for literal in OPS.into_iter().chain(applied) {
+        let op: Op = serde_json::from_value(serde_json::from_str::<Value>(literal).expect("JSON")["op"].clone())
+            .expect("an op");
+        let name = kind(&op);
+        assert_eq!(serde_json::to_value(&op).expect("serialises")["kind"], name);
+        seen.insert(name);
+    }
+    assert_eq!(seen, KINDS.into_iter().collect());
+}
+
+#[test]
+fn the_server_ends_timers_with_an_op_a_client_may_send_but_never_gets_applied() {
+    // `timer_ended` reads like any operation (so a client sending it gets `rejected`, not an
+    // `error`), and only the server's own context may apply it.
+    let text = r#"{"type":"op","op_id":"h3x9-40","op":{"kind":"timer_ended"}}"#;
+    assert_eq!(
+        decode_client_message(text),
+        Ok(op("h3x9-40", Op::TimerEnded(NoFields {})))
+    );
+    let (b, _) = example_room();
+    for role in [Role::Participant, Role::Facilitator] {
+        let refused = rejected("h3x9-40", &b, &Op::TimerEnded(NoFields {}), &who(AILSA, None, role, NOW));
+        let ServerMessage::Rejected(r) = refused else {
+            unreachable!()
+        };
+        assert_eq!(r.reason, RejectReason::NotAllowed);
+    }
+}
+
+/// `json` with `field` set to `value` in the object at `path` (empty path: the message itself).
+/// A number in the path indexes an array.
+fn with(json: &str, path: &[&str], field: &str, value: Value) -> String {
+    let mut v: Value = serde_json::from_str(json).expect("a literal is JSON");
+    let mut target = &mut v;
+    for key in path {
+        target = match key.parse::<usize>() {
+            Ok(i) => &mut target[i],
+            Err(_) => &mut target[*key],
+        };
+    }
+    target
+        .as_object_mut()
+        .expect("an object")
+        .insert(field.into(), value);
+    v.to_string()
+}
+
+/// `json` without `field` in the object at `path`.
+fn without(json: &str, path: &[&str], field: &str) -> String {
+    let mut v: Value = serde_json::from_str(json).expect("a literal is JSON");
+    let mut target = &mut v;
+    for key in path {
+        target = &mut target[*key];
+    }
+    target.as_object_mut().expect("an object").remove(field);
+    v.to_string()
+}
+
+/// Asserts `text` is refused as an invalid message, and says which op id (if any) it gave back.
+#[track_caller]
+fn invalid(text: &str) -> Option<OpId> {
+    let e = decode_client_message(text).expect_err(text);
+    assert_eq!(e.code, ErrorCode::InvalidMessage, "{text}: {}", e.message);
+    assert!(!e.message.is_empty());
+    e.op_id
+}
+
+fn op_id_of(literal: &str) -> Option<OpId> {
+    serde_json::from_str::<Value>(literal).expect("JSON")["op_id"]
+        .as_str()
+        .map(id)
+}
+
+#[test]
+fn unknown_fields_are_refused_in_every_op_payload() {
+    for literal in OPS {
+        let expected = op_id_of(literal);
+        let bad = with(literal, &["op"], "token", TOKEN.into());
+        assert_eq!(invalid(&bad), expected);
+        let bad = with(literal, &["op"], "owner", "someone".into());
+        assert_eq!(invalid(&bad), expected);
+        // Rights come from how the connection joined, never from a field.
+        let bad = with(literal, &["op"], "role", "facilitator".into());
+        assert_eq!(invalid(&bad), expected);
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused_in_every_message() {
+    for literal in OPS.into_iter().chain(CLIENT) {
+        invalid(&with(literal, &[], "room", "another-room".into()));
+        invalid(&with(literal, &[], "admin", true.into()));
+    }
+    for literal in SERVER {
+        let bad = with(literal, &[], "extra", 1.into());
+        assert!(
+            serde_json::from_str::<ServerMessage>(&bad).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused_inside_a_board() {
+    for path in [
+        &["board"][..],
+        &["board", "notes", "0"],
+        &["board", "themes", "0"],
+        &["board", "state"],
+        &["board", "state", "voting"],
+        &["board", "state", "timer"],
+        &["board", "audit", "0"],
+    ] {
+        let bad = with(WELCOME_FACILITATOR, path, "owner", AILSA.into());
+        assert!(
+            serde_json::from_str::<ServerMessage>(&bad).is_err(),
+            "{path:?} took an owner"
+        );
+    }
+}
+
+#[test]
+fn required_fields_are_required_even_when_they_may_be_null() {
+    // `note` in `spotlight` and `theme` in `set_note_theme` may be null but not left out, so
+    // a client that forgets them is told, rather than stopping a spotlight by accident.
+    assert_eq!(invalid(&without(SPOTLIGHT, &["op"], "note")), Some(id("f4c1-9")));
+    assert_eq!(invalid(&without(SET_NOTE_THEME, &["op"], "theme")), Some(id("h3x9-21")));
+    for (literal, field) in [
+        (OPEN_VOTING, "show_tallies"),
+        (OPEN_VOTING, "budget"),
+        (START_TIMER, "on_end"),
+        (START_TIMER, "seconds"),
+        (HIDE_NOTE, "reason"),
+        (REMOVE_NOTE, "reason"),
+        (SET_LOCKED, "locked"),
+        (SET_WRITING_OPEN, "writing"),
+        (SET_THEMING, "theming"),
+        (PROXY_NOTE, "colour"),
+        (VOTE, "note"),
+    ] {
+        assert!(invalid(&without(literal, &["op"], field)).is_some(), "{literal} without {field}");
+    }
+    // `position` may be left out.
+    let short = without(SET_NOTE_THEME, &["op"], "position");
+    assert!(decode_client_message(&short).is_ok(), "{short}");
+}
+
+#[test]
+fn colours_outside_the_palette_are_refused() {
+    for bad in [
+        "red;background:url(//x)",
+        "\" onmouseover=\"alert(1)",
+        "Yellow",
+        "#ffff00",
+        "",
+    ] {
+        for literal in [CREATE_NOTE, RECOLOUR_NOTE, PROXY_NOTE] {
+            let text = with(literal, &["op"], "colour", bad.into());
+            assert!(invalid(&text).is_some(), "{text}");
+        }
+        assert!(serde_json::from_value::<Colour>(bad.into()).is_err());
+    }
+}
+
+#[test]
+fn settings_outside_their_names_and_types_are_refused() {
+    let cases: Vec<(&str, &str, Value)> = vec![
+        (SET_WRITING_OPEN, "writing", "Open".into()),
+        (SET_WRITING_OPEN, "writing", "closed".into()),
+        (SET_WRITING_OPEN, "writing", true.into()),
+        (START_TIMER, "on_end", "stop".into()),
+        (START_TIMER, "on_end", Value::Null),
+        (START_TIMER, "seconds", "300".into()),
+        (START_TIMER, "seconds", (-1).into()),
+        (START_TIMER, "seconds", 1.5.into()),
+        (START_TIMER, "seconds", (u64::from(u32::MAX) + 1).into()),
+        (SET_LOCKED, "locked", "true".into()),
+        (SET_LOCKED, "locked", 1.into()),
+        (OPEN_VOTING, "budget", (-3).into()),
+        (OPEN_VOTING, "show_tallies", Value::Null),
+        (SET_THEMING, "theming", "nobody".into()),
+        (SPOTLIGHT, "note", "7".into()),
+        (HIDE_NOTE, "reason", Value::Null),
+        (HIDE_NOTE, "note", Value::Null),
+        (PROXY_VOTE, "note", (-10).into()),
+    ];
+    for (literal, field, value) in cases {
+        let text = with(literal, &["op"], field, value);
+        assert_eq!(invalid(&text), op_id_of(literal), "{text}");
+    }
+}
+
+#[test]
+fn decode_says_what_kind_of_failure_it_was() {
+    use ErrorCode::*;
+    let cases: &[(&str, ErrorCode)] = &[
+        (&JOIN_AGAIN[..JOIN_AGAIN.len() - 1], MalformedJson),
+        (&CREATE_NOTE[..40], MalformedJson),
+        (r#"{"type":"ping"} x"#, MalformedJson),
+        (r#"{"type":"ping"}{"type":"ping"}"#, MalformedJson),
+        (r#"{"type":"ping"},"#, MalformedJson),
+        ("", MalformedJson),
+        ("{'type':'ping'}", MalformedJson),
+        (r#"{"type":"pong"}"#, UnknownType),
+        (r#"{"type":"Ping"}"#, UnknownType),
+        (r#"{"type":"welcome"}"#, UnknownType),
+        (r#"{"type":"sync"}"#, UnknownType),
+        (
+            r#"{"version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c"}"#,
+            UnknownType,
+        ),
+        (r#"{"type":null}"#, UnknownType),
+        (r#"{"type":["ping"]}"#, UnknownType),
+        ("{}", UnknownType),
+        ("null", UnknownType),
+        ("42", UnknownType),
+        (
+            r#"{"type":"join","version":"1","token":"Zq4xW8rT2mKp9sLd0vBn6c"}"#,
+            InvalidMessage,
+        ),
+        (r#"{"type":"join","version":1,"token":16}"#, InvalidMessage),
+        (r#"{"type":"join","version":1}"#, InvalidMessage),
+        (
+            r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","last_seq":-1}"#,
+            InvalidMessage,
+        ),
+        (
+            r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","name":5}"#,
+            InvalidMessage,
+        ),
+        (
+            r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","facilitator":true}"#,
+            InvalidMessage,
+        ),
+        (
+            r#"{"type":"join","version":1,"token":"Zq4xW8rT2mKp9sLd0vBn6c","role":"facilitator"}"#,
+            InvalidMessage,
+        ),
+        (r#"{"type":"ping","x":1}"#, InvalidMessage),
+        (r#"{"type":"op"}"#, InvalidMessage),
+        (
+            r#"{"type":"op","op_id":14,"op":{"kind":"delete_note","note":9}}"#,
+            InvalidMessage,
+        ),
+    ];
+    for (text, code) in cases {
+        let e = decode_client_message(text).expect_err(text);
+        assert_eq!(e.code, *code, "{text}: {}", e.message);
+        assert!(!e.message.is_empty());
+        assert_eq!(e.op_id, None, "{text}");
+    }
+}
+
+#[test]
+fn a_bad_op_with_a_good_op_id_gives_the_op_id_back() {
+    let good = Some(id("h3x9-30"));
+    for (text, op_id) in [
+        (
+            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"move_note","note":"8","x":1.5,"y":2.5}}"#,
+            &good,
+        ),
+        (
+            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"move_note","note":8,"x":"1.5","y":2.5}}"#,
+            &good,
+        ),
+        (
+            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"move_note","note":8,"x":1.5}}"#,
+            &good,
+        ),
+        (
+            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"paint_note","note":8}}"#,
+            &good,
+        ),
+        (
+            r#"{"type":"op","op_id":"h3x9-30","op":{"kind":"stop_timer","seconds":0}}"#,
+            &good,
+        ),
+        (r#"{"type":"op","op_id":"h3x9-30","op":{"note":8}}"#, &good),
+        (r#"{"type":"op","op_id":"h3x9-30","op":null}"#, &good),
+        (r#"{"type":"op","op_id":"h3x9-30"}"#, &good),
+        (
+            r#"{"type":"op","op_id":"has space","op":{"kind":"delete_note","note":9}}"#,
+            &None,
+        ),
+        (
+            r#"{"type":"op","op_id":"","op":{"kind":"delete_note","note":9}}"#,
+            &None,
+        ),
+        (
+            r#"{"type":"op","op":{"kind":"delete_note","note":9}}"#,
+            &None,
+        ),
+    ] {
+        assert_eq!(&invalid(text), op_id, "{text}");
+    }
+}
+
+#[test]
+fn error_messages_do_not_echo_long_input() {
+    let field = "a".repeat(10_000);
+    let text = with(PING, &[], &field, 1.into());
+    let e = decode_client_message(&text).expect_err("unknown field");
+    assert_eq!(e.code, ErrorCode::InvalidMessage);
+    assert!(e.message.chars().count() < 300, "{}", e.message);
+}
+
+/// Messages are JSON objects. serde's internally tagged enums also accept a sequence whose first
+/// element is the tag, which the decoder should refuse.
+#[test]
+fn messages_must_be_objects() {
+    for text in [
+        r#"["ping"]"#,
+        r#"["join",1,"Zq4xW8rT2mKp9sLd0vBn6c",null,null,null]"#,
+        r#"{"type":"op","op_id":"h3x9-31","op":["delete_note",9]}"#,
+        r#"{"type":"op","op_id":"h3x9-31","op":["stop_timer"]}"#,
+    ] {
+        assert!(decode_client_message(text).is_err(), "{text} was accepted");
+    }
+}
+
+// The names the doc's tables list. The matches fail to compile when a variant is added, so the
+// lists (and the doc) cannot silently fall behind.
+
+fn reject_reasons() -> Vec<RejectReason> {
+    use RejectReason::*;
+    let all = vec![
+        Invalid,
+        TextEmpty,
+        TextTooLong,
+        TextControlCharacters,
+        OutOfBounds,
+        NotFound,
+        NotYours,
+        TooManyNotes,
+        TooManyThemes,
+        ReadOnly,
+        RateLimited,
+        FacilitatorOnly,
+        Locked,
+        NotAllowed,
+        NoVotesLeft,
+    ];
+    for r in &all {
+        match r {
+            Invalid
+            | TextEmpty
+            | TextTooLong
+            | TextControlCharacters
+            | OutOfBounds
+            | NotFound
+            | NotYours
+            | TooManyNotes
+            | TooManyThemes
+            | ReadOnly
+            | RateLimited
+            | FacilitatorOnly
+            | Locked
+            | NotAllowed
+            | NoVotesLeft => {}
+        }
+    }
+    all
+}
+
+fn error_codes() -> Vec<ErrorCode> {
+    use ErrorCode::*;
+    let all = vec![
+        MalformedJson,
+        UnknownType,
+        InvalidMessage,
+        AlreadyJoined,
+        RateLimited,
+    ];
+    for c in &all {
+        match c {
+            MalformedJson | UnknownType | InvalidMessage | AlreadyJoined | RateLimited => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn reject_reasons_and_error_codes_have_these_names() {
+    let reasons = serde_json::to_string(&reject_reasons()).expect("serialises");
+    assert_eq!(
+        reasons,
+        r#"["invalid","text_empty","text_too_long","text_control_characters","out_of_bounds","not_found","not_yours","too_many_notes","too_many_themes","read_only","rate_limited","facilitator_only","locked","not_allowed","no_votes_left"]"#
+    );
+    let codes = serde_json::to_string(&error_codes()).expect("serialises");
+    assert_eq!(
+        codes,
+        r#"["malformed_json","unknown_type","invalid_message","already_joined","rate_limited"]"#
+    );
+    let roles = serde_json::to_string(&[JoinedAs::Participant, JoinedAs::Facilitator])
+        .expect("serialises");
+    assert_eq!(roles, r#"["participant","facilitator"]"#);
+}
+
+const DOC: &str = include_str!("../../docs/protocol.md");
+
+#[test]
+fn the_protocol_doc_shows_every_literal() {
+    for literal in OPS.into_iter().chain(CLIENT).chain(SERVER) {
+        assert!(DOC.contains(literal), "docs/protocol.md lacks {literal}");
+    }
+}
+
+#[test]
+fn the_protocol_doc_has_a_section_for_every_kind_of_operation() {
+    for name in KINDS {
+        let heading = format!("### `{name}`");
+        assert!(DOC.contains(&heading), "docs/protocol.md lacks {heading}");
+        let row = format!("| `{name}` |");
+        assert!(DOC.contains(&row), "docs/protocol.md lacks a row for {name}");
+    }
+}
+
+#[test]
+fn every_json_example_in_the_protocol_doc_is_a_real_message() {
+    let mut in_json = false;
+    let mut seen = 0;
+    for line in DOC.lines() {
+        match line.trim() {
+            "```json" => in_json = true,
+            "```" => in_json = false,
+            "" => {}
+            text if in_json => {
+                let again = if let Ok(m) = serde_json::from_str::<ClientMessage>(text) {
+                    serde_json::to_string(&m)
+                } else {
+                    let m = serde_json::from_str::<ServerMessage>(text)
+                        .unwrap_or_else(|e| panic!("not a message ({e}): {text}"));
+                    serde_json::to_string(&m)
+                };
+                assert_eq!(again.expect("serialises"), text, "written differently");
+                seen += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(seen >= OPS.len() + CLIENT.len() + SERVER.len());
+}
+
+#[test]
+fn the_protocol_doc_lists_every_reason_code_and_close_code() {
+    let names = reject_reasons()
+        .into_iter()
+        .map(|r| serde_json::to_value(r).expect("serialises"))
+        .chain(
+            error_codes()
+                .into_iter()
+                .map(|c| serde_json::to_value(c).expect("serialises")),
+        );
+    for name in names {
+        let cell = format!("| `{}` |", name.as_str().expect("a string"));
+        assert!(
+            DOC.contains(&cell),
+            "docs/protocol.md lacks a row for {cell}"
+        );
+    }
+    for code in [
+        close::GOING_AWAY,
+        close::UNSUPPORTED_DATA,
+        close::INVALID_PAYLOAD,
+        close::TOO_BIG,
+        close::INTERNAL_ERROR,
+        close::BAD_JOIN,
+        close::JOIN_TIMEOUT,
+        close::NO_PONG,
+        close::NO_SUCH_ROOM,
+        close::TOO_SLOW,
+    ] {
+        let cell = format!("| {code} |");
+        assert!(
+            DOC.contains(&cell),
+            "docs/protocol.md lacks a row for close code {code}"
+        );
+    }
 }

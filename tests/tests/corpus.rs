@@ -769,7 +769,7 @@ impl Fixture {
         let mut s = RawSocket::connect(self.server.addr, &self.room, WAIT).await?;
         s.send_text(&self.join_text(), WAIT).await?;
         match first_reply(&mut s).await? {
-            Reply::Message(ServerMessage::Welcome(_)) => Ok(s),
+            Reply::Message(m) if matches!(*m, ServerMessage::Welcome(_)) => Ok(s),
             other => Err(format!("joining for the case: {other:?}")),
         }
     }
@@ -921,7 +921,7 @@ impl Fixture {
                 check_reason(code, &reason)?;
                 Ok(Observed::with(Outcome::Close(code)))
             }
-            Reply::Message(ServerMessage::Welcome(_)) => {
+            Reply::Message(m) if matches!(*m, ServerMessage::Welcome(_)) => {
                 let mut o = Observed::with(Outcome::Accepted);
                 if let Some(op_id) = signed {
                     let msg = serde_json::json!({"type": "op", "op_id": op_id, "op": {
@@ -1159,7 +1159,7 @@ async fn fresh_board(addr: std::net::SocketAddr, room: &str) -> Result<(u64, Boa
 
 #[derive(Debug)]
 enum Reply {
-    Message(ServerMessage),
+    Message(Box<ServerMessage>),
     Closed(u16, String),
 }
 
@@ -1170,7 +1170,7 @@ async fn first_reply(s: &mut RawSocket) -> Result<Reply, String> {
             Ok(f) => match f.opcode {
                 opcode::TEXT => match parse_server(&f.payload)? {
                     ServerMessage::Presence(_) => continue,
-                    m => return Ok(Reply::Message(m)),
+                    m => return Ok(Reply::Message(Box::new(m))),
                 },
                 opcode::CLOSE => {
                     let (code, reason) = f.close().unwrap_or((1005, String::new()));
