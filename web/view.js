@@ -155,6 +155,7 @@ export class BoardView {
 
   submitNote() {
     const text = this.text.value;
+    if (this.locked) { this.showNotice(t.lockedHint); return; }
     if (!text.trim()) { this.showNotice(t.empty); return; }
     if (charLength(text) > this.limit) { this.showNotice(t.tooLong(this.limit)); return; }
     const colour = this.colours.querySelector('input:checked')?.value ?? 'yellow';
@@ -461,17 +462,17 @@ export class BoardView {
     card.append(withheld
       ? el('p', { class: 'note-text placeholder', id: textId, text: note.moderation === 'removed' ? t.removedPlaceholder : t.hiddenPlaceholder })
       : el('p', { class: 'note-text', id: textId, dir: 'auto', text: note.text }));
-    const meta = el('p', { class: 'note-meta', id: metaId });
+    const parts = [];
     if (fac && note.moderation) {
-      meta.append(el('strong', { text: note.moderation === 'removed' ? t.removedBecause : t.hiddenBecause }),
-        el('bdi', { text: note.moderation_reason ?? '' }), ' · ');
+      parts.push(el('span', {}, el('strong', { text: note.moderation === 'removed' ? t.removedBecause : t.hiddenBecause }),
+        el('bdi', { text: note.moderation_reason ?? '' })));
     }
-    if (!withheld || fac) meta.append(el('bdi', { text: author }), ` · ${t.colours[note.colour]}`);
-    if (mine) meta.append(` · ${t.you}`);
-    if (note.private) meta.append(' · ', el('strong', { text: fac ? t.notRevealed : t.privateMine }));
-    if (spot) meta.append(' · ', el('strong', { text: t.spotlit }));
-    if (note.theme != null && this.viewName === 'board') meta.append(` · ${state.board.themes.get(note.theme)?.title ?? ''}`);
-    card.append(meta);
+    if (!withheld || fac) parts.push(el('bdi', { text: author }), t.colours[note.colour]);
+    if (mine) parts.push(t.you);
+    if (note.private) parts.push(el('strong', { text: fac ? t.notRevealed : t.privateMine }));
+    if (spot) parts.push(el('strong', { text: t.spotlit }));
+    if (note.theme != null && this.viewName === 'board') parts.push(state.board.themes.get(note.theme)?.title ?? '');
+    card.append(el('p', { class: 'note-meta', id: metaId }, ...parts.flatMap((x, i) => (i ? [' · ', x] : [x]))));
     const votes = !note.moderation && this.votes(note, state);
     if (votes) card.append(votes);
     if (this.editing?.id === id && mine && rights.change && !note.moderation) {
@@ -527,11 +528,11 @@ export class BoardView {
     const words = [t.yourDots(mineOn), tally != null && t.tally(tally)].filter(Boolean).join(' · ');
     const box = el('div', { class: 'note-votes' }, el('p', { class: 'dots', text: words }));
     if (this.rights(state).change) {
-      box.append(
+      box.append(el('div', { class: 'vote-buttons' },
         el('button', { type: 'button', 'data-key': 'vote', 'aria-label': t.dotLabel(t.addDot, excerpt), 'aria-disabled': String(left <= 0),
           text: t.addDot, onclick: () => (left <= 0 ? this.showNotice(t.noDotsLeft) : this.actions.vote(note.id)) }),
         el('button', { type: 'button', 'data-key': 'unvote', 'aria-label': t.dotLabel(t.takeDot, excerpt), 'aria-disabled': String(mineOn <= 0),
-          text: t.takeDot, onclick: () => (mineOn <= 0 ? this.showNotice(t.noDotHere) : this.actions.unvote(note.id)) }));
+          text: t.takeDot, onclick: () => (mineOn <= 0 ? this.showNotice(t.noDotHere) : this.actions.unvote(note.id)) })));
     }
     return box;
   }

@@ -479,13 +479,24 @@ async fn rotate_secret(
     let events = state.registry.events().clone();
     let id = event.clone();
     match tokio::task::spawn_blocking(move || events.rotate_secret(&id)).await {
-        Ok(Ok(secret)) => private_json(
-            StatusCode::OK,
-            json!({
-                "facilitator_secret": secret.expose(),
-                "facilitator_link": facilitator_link(&event, &secret),
-            }),
-        ),
+        Ok(Ok(secret)) => {
+            // Whoever joined with the old link loses facilitator rights now, not at their next
+            // reconnect.
+            if let Some(record) = state.registry.events().get(&event) {
+                for r in &record.rooms {
+                    if let Some(room) = state.registry.open_handle(&r.room) {
+                        room.drop_facilitators().await;
+                    }
+                }
+            }
+            private_json(
+                StatusCode::OK,
+                json!({
+                    "facilitator_secret": secret.expose(),
+                    "facilitator_link": facilitator_link(&event, &secret),
+                }),
+            )
+        }
         other => {
             tracing::error!(event = %event, result = ?other.map(|r| r.map(|_| ())), "could not replace a facilitator secret");
             api_error(

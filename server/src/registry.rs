@@ -115,6 +115,11 @@ impl Registry {
         result
     }
 
+    /// The room's handle if its task is running (without loading it).
+    pub fn open_handle(&self, room: &RoomId) -> Option<RoomHandle> {
+        self.inner.rooms.get(room).and_then(|c| c.get().cloned())
+    }
+
     /// How many rooms are open, and how many of them are read-only.
     pub fn counts(&self) -> (usize, usize) {
         let mut open = 0;

@@ -77,10 +77,23 @@ pub struct JoinRequest {
 #[derive(Debug)]
 enum Command {
     Join(JoinRequest),
-    Op { conn: ConnId, op_id: OpId, op: Op },
-    Reject { conn: ConnId, rejected: Rejected },
-    Ping { conn: ConnId },
-    Leave { conn: ConnId },
+    Op {
+        conn: ConnId,
+        op_id: OpId,
+        op: Op,
+    },
+    Reject {
+        conn: ConnId,
+        rejected: Rejected,
+    },
+    Ping {
+        conn: ConnId,
+    },
+    Leave {
+        conn: ConnId,
+    },
+    /// The event's facilitator secret changed: close every facilitator connection.
+    DropFacilitators,
 }
 
 /// A cheap, cloneable way to talk to a room's task.
@@ -125,6 +138,12 @@ impl RoomHandle {
             .send(Command::Ping { conn })
             .await
             .map_err(|_| RoomClosed)
+    }
+
+    /// Closes every facilitator connection (after the facilitator secret was changed); they
+    /// must join again with the new secret.
+    pub async fn drop_facilitators(&self) {
+        let _ = self.tx.send(Command::DropFacilitators).await;
     }
 
     pub async fn leave(&self, conn: ConnId) {
@@ -550,6 +569,20 @@ impl RoomActor {
                     self.broadcast_presence(None);
                 }
             }
+            Command::DropFacilitators => {
+                let facilitators: Vec<ConnId> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.role == Role::Facilitator)
+                    .map(|(c, _)| *c)
+                    .collect();
+                for conn in facilitators {
+                    if let Some(mut m) = self.members.remove(&conn) {
+                        kick(&mut m, LINK_CHANGED);
+                    }
+                }
+                self.broadcast_presence(None);
+            }
         }
     }
 
@@ -839,6 +872,11 @@ impl RoomActor {
 const TOO_SLOW: CloseReason = CloseReason {
     code: protocol::close::TOO_SLOW,
     reason: "too slow to keep up; reconnect to catch up",
+};
+
+const LINK_CHANGED: CloseReason = CloseReason {
+    code: protocol::close::FACILITATOR_LINK_CHANGED,
+    reason: "the facilitator link was changed; join again with the new one",
 };
 
 const READ_ONLY_MESSAGE: &str = "The board is read-only for now: the server cannot save changes. Nothing already saved is lost.";

@@ -33,6 +33,9 @@ pub mod close {
     pub const JOIN_TIMEOUT: u16 = 4001;
     /// Nothing, not even a pong, arrived for two ping intervals: the peer is gone.
     pub const NO_PONG: u16 = 4002;
+    /// The facilitator link this connection joined with was changed; join again with the new
+    /// one.
+    pub const FACILITATOR_LINK_CHANGED: u16 = 4003;
     /// The room in the URL does not exist.
     pub const NO_SUCH_ROOM: u16 = 4004;
     /// The connection could not keep up with the room; reconnect to catch up.

@@ -106,7 +106,10 @@ impl Room {
             .apply(&op, &ctx, &self.limits)
             .expect_err(&format!("{op:?} by {who:?} was accepted"));
         assert!(!e.message.is_empty());
-        assert_eq!(self.board, before, "{op:?} was refused but changed the board");
+        assert_eq!(
+            self.board, before,
+            "{op:?} was refused but changed the board"
+        );
         e.reason
     }
 
@@ -312,15 +315,15 @@ fn facilitator_ops(n: NoteId) -> Vec<Op> {
     ]
 }
 
-/// One of every operation a participant may ask for, about their own note `n` and theme `t`,
-/// each acceptable on its own while voting is open and they have a dot on `n`.
+/// One of every operation a participant may ask for, about their own note `n` and theme `t`:
+/// while voting is open and they have a dot on `n`, each is acceptable on its own, and all of
+/// them one after another.
 fn participant_ops(n: NoteId, t: ThemeId) -> Vec<Op> {
     vec![
         create("Another"),
         edit(n, "Edited"),
         recolour(n),
         move_to(n),
-        delete(n),
         Op::CreateTheme(CreateTheme {
             title: "Water".into(),
         }),
@@ -328,10 +331,11 @@ fn participant_ops(n: NoteId, t: ThemeId) -> Vec<Op> {
             theme: t,
             title: "Outdoors".into(),
         }),
-        Op::DeleteTheme(DeleteTheme { theme: t }),
         set_theme(n, Some(t)),
         vote(n),
         unvote(n),
+        Op::DeleteTheme(DeleteTheme { theme: t }),
+        delete(n),
     ]
 }
 
@@ -447,7 +451,10 @@ fn a_timer_runs_from_the_server_clock_for_1_second_to_6_hours() {
     }
     // A new timer replaces the old one; stopping it does nothing else.
     room.ok(FRAN, start_timer(90, OnEnd::Nothing));
-    assert_eq!(room.board.state.timer.expect("running").ends_at, room.clock + 90_000);
+    assert_eq!(
+        room.board.state.timer.expect("running").ends_at,
+        room.clock + 90_000
+    );
     room.ok(FRAN, Op::StopTimer(NoFields {}));
     assert_eq!(room.board.state.timer, None);
     assert!(!room.board.state.locked);
@@ -456,15 +463,19 @@ fn a_timer_runs_from_the_server_clock_for_1_second_to_6_hours() {
 #[test]
 fn a_lock_refuses_every_participant_op_with_locked() {
     let (mut room, n, t) = busy_room();
-    // Unlocked, Alice may do each of these (each tried on its own copy of the room)…
+    // Unlocked, Alice may do each of these…
+    let mut copy = Room::with(room.board.clone());
     for op in participant_ops(n, t) {
-        let mut copy = Room::with(room.board.clone());
         copy.ok(ALICE, op);
     }
     // …locked, none of them.
     room.ok(FRAN, locked(true));
     for op in participant_ops(n, t) {
-        assert_eq!(room.refused(ALICE, op.clone()), RejectReason::Locked, "{op:?}");
+        assert_eq!(
+            room.refused(ALICE, op.clone()),
+            RejectReason::Locked,
+            "{op:?}"
+        );
     }
     room.ok(FRAN, locked(false));
     room.ok(ALICE, edit(n, "Back in"));
@@ -556,7 +567,13 @@ fn a_participant_never_sees_another_participants_private_note() {
     let bob = room.view_of(BOB);
     assert_eq!(ids(&bob), vec![before, bobs]);
     assert_eq!(themed(&bob), vec![bobs, before]);
-    assert!(bob.notes.iter().find(|n| n.id == bobs).expect("his").private);
+    assert!(
+        bob.notes
+            .iter()
+            .find(|n| n.id == bobs)
+            .expect("his")
+            .private
+    );
 
     let anyone = room.board.view(Viewer::Anyone);
     assert_eq!(ids(&anyone), vec![before]);
@@ -638,7 +655,13 @@ fn ops_on_a_private_note_go_only_to_the_people_they_concern() {
         (FRAN, writing(Writing::Private), Delivery::Everyone),
         (FRAN, locked(true), Delivery::Everyone),
         (FRAN, start_timer(60, OnEnd::Lock), Delivery::Everyone),
-        (ALICE, Op::CreateTheme(CreateTheme { title: "More".into() }), Delivery::Everyone),
+        (
+            ALICE,
+            Op::CreateTheme(CreateTheme {
+                title: "More".into(),
+            }),
+            Delivery::Everyone,
+        ),
         // A reveal shows notes no operation can describe: participants get a fresh board.
         (FRAN, writing(Writing::Open), Delivery::Resync),
     ];
@@ -653,25 +676,34 @@ fn ops_on_a_private_note_go_only_to_the_people_they_concern() {
     );
 }
 
-/// During private writing with the tallies shown, Bob's dot on his own private note is sent to
-/// everyone: every participant learns the id of a note they cannot see and its tally. It should
-/// go only to the people the note concerns, like every other operation on a private note.
+/// During private writing with the tallies shown, a dot on a private note goes only to the
+/// people the note concerns, like every other operation on a private note: the others would
+/// learn the id of a note they cannot see, and its tally.
 #[test]
-#[ignore = "bug: Board::delivery sends a vote on a private note to everyone when tallies are shown (view.rs, the Vote | Unvote | ProxyVote arm)"]
 fn a_vote_on_a_private_note_goes_only_to_the_people_it_concerns() {
     let (mut room, _, bobs, _, _) = private_room();
     room.ok(FRAN, open_voting(3, true));
-    for (who, op) in [(BOB, vote(bobs)), (FRAN, proxy_vote(bobs))] {
-        assert!(
-            matches!(room.delivery(who, &op), Delivery::Restricted(_)),
-            "{op:?} by {who:?} would reach everyone"
-        );
-        room.ok(who, op);
-    }
-    assert!(matches!(
-        room.delivery(BOB, &unvote(bobs)),
-        Delivery::Restricted(_)
-    ));
+    let only = |people: &[&str]| Delivery::Restricted(people.iter().map(|k| key(k)).collect());
+    assert_eq!(room.delivery(BOB, &vote(bobs)), only(&["bob"]));
+    room.ok(BOB, vote(bobs));
+    assert_eq!(room.delivery(BOB, &unvote(bobs)), only(&["bob"]));
+    assert_eq!(
+        room.delivery(FRAN, &proxy_vote(bobs)),
+        only(&["fran", "bob"])
+    );
+}
+
+/// While the tallies are hidden, nobody but facilitators and the voter hears of a dot, not even
+/// the author of the note it went on: a facilitator's dot on Bob's private note must not tell
+/// Bob his note's tally went up.
+#[test]
+#[ignore = "bug: view.rs Board::delivery, Vote | Unvote | ProxyVote arm: the private-note branch is checked before the hidden-tallies branch, so the note's owner is told of other people's dots while tallies are hidden"]
+fn with_hidden_tallies_a_dot_on_a_private_note_is_not_sent_to_its_author() {
+    let (mut room, _, bobs, _, _) = private_room();
+    room.ok(FRAN, open_voting(3, false));
+    let fran_only = Delivery::Restricted(vec![key("fran")]);
+    assert_eq!(room.delivery(FRAN, &proxy_vote(bobs)), fran_only);
+    assert_eq!(room.delivery(FRAN, &vote(bobs)), fran_only);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -907,12 +939,20 @@ fn remove_erases_the_text_for_good() {
         room.board.check_invariants(&limits).expect("valid");
         let back: Board = serde_json::from_str(&stored).expect("reads back");
         assert_eq!(back, room.board);
-        back.check_invariants(&limits).expect("valid after a round trip");
+        back.check_invariants(&limits)
+            .expect("valid after a round trip");
         // Nobody can bring it back, or moderate it again; its placeholder stays.
         for op in [unhide(n), hide(n, "Again"), remove(n, "Again")] {
-            assert_eq!(room.refused(FRAN, op.clone()), RejectReason::NotAllowed, "{op:?}");
+            assert_eq!(
+                room.refused(FRAN, op.clone()),
+                RejectReason::NotAllowed,
+                "{op:?}"
+            );
         }
-        assert_eq!(room.refused(ALICE, edit(n, "Sorry")), RejectReason::NotAllowed);
+        assert_eq!(
+            room.refused(ALICE, edit(n, "Sorry")),
+            RejectReason::NotAllowed
+        );
         for who in [ALICE, FRAN] {
             let view = room.view_of(who);
             assert_eq!(view.notes[0].text, "");
@@ -946,9 +986,16 @@ fn a_moderation_reason_is_one_line_of_1_to_200_characters() {
         ("Names\na neighbour", RejectReason::TextControlCharacters),
     ] {
         assert_eq!(room.refused(FRAN, hide(n, reason)), expected, "{reason:?}");
-        assert_eq!(room.refused(FRAN, remove(n, reason)), expected, "{reason:?}");
+        assert_eq!(
+            room.refused(FRAN, remove(n, reason)),
+            expected,
+            "{reason:?}"
+        );
     }
-    assert_eq!(room.refused(FRAN, hide(9999, "Why")), RejectReason::NotFound);
+    assert_eq!(
+        room.refused(FRAN, hide(9999, "Why")),
+        RejectReason::NotFound
+    );
     room.ok(FRAN, hide(n, &"x".repeat(REASON_CHARS)));
 }
 
@@ -968,9 +1015,19 @@ fn the_audit_list_is_shown_to_facilitators_only() {
     assert_eq!(
         summary,
         vec![
-            (AuditAction::Hide, n, Some("Names a neighbour"), Some("Fran")),
+            (
+                AuditAction::Hide,
+                n,
+                Some("Names a neighbour"),
+                Some("Fran")
+            ),
             (AuditAction::Unhide, n, None, Some("Fran")),
-            (AuditAction::Remove, n, Some("Names them again"), Some("Gus")),
+            (
+                AuditAction::Remove,
+                n,
+                Some("Names them again"),
+                Some("Gus")
+            ),
         ]
     );
     assert_eq!(audit[0].at, hidden_at);
@@ -1047,7 +1104,10 @@ fn only_a_new_note_in_a_named_room_carries_its_authors_name() {
         assert_eq!(room.board.shown_author(&op, &ctx), None, "{op:?}");
     }
     let ctx = room.ctx(FRAN);
-    assert_eq!(room.board.shown_author(&proxy_note("For Grandad"), &ctx), None);
+    assert_eq!(
+        room.board.shown_author(&proxy_note("For Grandad"), &ctx),
+        None
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1075,10 +1135,7 @@ fn the_spotlight_refuses_private_and_moderated_notes() {
     room.ok(FRAN, spotlight(Some(before)));
     assert_eq!(room.board.state.spotlight, Some(before));
     assert_eq!(room.view_of(ALICE).state.spotlight, Some(before));
-    assert_eq!(
-        room.delivery(FRAN, &spotlight(None)),
-        Delivery::Everyone
-    );
+    assert_eq!(room.delivery(FRAN, &spotlight(None)), Delivery::Everyone);
     room.ok(FRAN, spotlight(None));
     assert_eq!(room.board.state.spotlight, None);
 }
@@ -1162,11 +1219,16 @@ fn a_facilitated_session_replays_to_the_same_board() {
         (FRAN, proxy_note("For Grandad")),
         (FRAN, start_timer(120, OnEnd::Lock)),
         (Who::System, timer_ended()),
-        (BOB, move_to(2)),
         (FRAN, locked(false)),
+        (BOB, move_to(2)),
         (FRAN, writing(Writing::Open)),
         (FRAN, theming(Theming::Facilitators)),
-        (FRAN, Op::CreateTheme(CreateTheme { title: "Ideas".into() })),
+        (
+            FRAN,
+            Op::CreateTheme(CreateTheme {
+                title: "Ideas".into(),
+            }),
+        ),
         (FRAN, set_theme(2, Some(1))),
         (FRAN, open_voting(2, false)),
         (ALICE, vote(2)),
@@ -1196,5 +1258,8 @@ fn a_facilitated_session_replays_to_the_same_board() {
     }
     assert_eq!(replayed, room.board);
     let json = serde_json::to_string(&replayed).expect("serialises");
-    assert_eq!(serde_json::from_str::<Board>(&json).expect("reads back"), room.board);
+    assert_eq!(
+        serde_json::from_str::<Board>(&json).expect("reads back"),
+        room.board
+    );
 }

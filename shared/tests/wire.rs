@@ -651,8 +651,8 @@ fn welcome_out_writes_the_same_bytes_as_welcome() {
 #[test]
 fn sync_out_writes_the_same_bytes_as_sync() {
     let sync = sync();
-    let raw =
-        RawValue::from_string(serde_json::to_string(&sync.board).expect("serialises")).expect("JSON");
+    let raw = RawValue::from_string(serde_json::to_string(&sync.board).expect("serialises"))
+        .expect("JSON");
     let out = SyncOut {
         kind: SyncTag::Sync,
         seq: sync.seq,
@@ -825,8 +825,10 @@ fn every_kind_of_operation_has_a_literal() {
     let mut seen = std::collections::BTreeSet::new();
     let applied = [APPLIED_TIMER_ENDED];
     for literal in OPS.into_iter().chain(applied) {
-        let op: Op = serde_json::from_value(serde_json::from_str::<Value>(literal).expect("JSON")["op"].clone())
-            .expect("an op");
+        let op: Op = serde_json::from_value(
+            serde_json::from_str::<Value>(literal).expect("JSON")["op"].clone(),
+        )
+        .expect("an op");
         let name = kind(&op);
         assert_eq!(serde_json::to_value(&op).expect("serialises")["kind"], name);
         seen.insert(name);
@@ -845,7 +847,12 @@ fn the_server_ends_timers_with_an_op_a_client_may_send_but_never_gets_applied() 
     );
     let (b, _) = example_room();
     for role in [Role::Participant, Role::Facilitator] {
-        let refused = rejected("h3x9-40", &b, &Op::TimerEnded(NoFields {}), &who(AILSA, None, role, NOW));
+        let refused = rejected(
+            "h3x9-40",
+            &b,
+            &Op::TimerEnded(NoFields {}),
+            &who(AILSA, None, role, NOW),
+        );
         let ServerMessage::Rejected(r) = refused else {
             unreachable!()
         };
@@ -949,8 +956,14 @@ fn unknown_fields_are_refused_inside_a_board() {
 fn required_fields_are_required_even_when_they_may_be_null() {
     // `note` in `spotlight` and `theme` in `set_note_theme` may be null but not left out, so
     // a client that forgets them is told, rather than stopping a spotlight by accident.
-    assert_eq!(invalid(&without(SPOTLIGHT, &["op"], "note")), Some(id("f4c1-9")));
-    assert_eq!(invalid(&without(SET_NOTE_THEME, &["op"], "theme")), Some(id("h3x9-21")));
+    assert_eq!(
+        invalid(&without(SPOTLIGHT, &["op"], "note")),
+        Some(id("f4c1-9"))
+    );
+    assert_eq!(
+        invalid(&without(SET_NOTE_THEME, &["op"], "theme")),
+        Some(id("h3x9-21"))
+    );
     for (literal, field) in [
         (OPEN_VOTING, "show_tallies"),
         (OPEN_VOTING, "budget"),
@@ -964,7 +977,10 @@ fn required_fields_are_required_even_when_they_may_be_null() {
         (PROXY_NOTE, "colour"),
         (VOTE, "note"),
     ] {
-        assert!(invalid(&without(literal, &["op"], field)).is_some(), "{literal} without {field}");
+        assert!(
+            invalid(&without(literal, &["op"], field)).is_some(),
+            "{literal} without {field}"
+        );
     }
     // `position` may be left out.
     let short = without(SET_NOTE_THEME, &["op"], "position");
@@ -1217,8 +1233,8 @@ fn reject_reasons_and_error_codes_have_these_names() {
         codes,
         r#"["malformed_json","unknown_type","invalid_message","already_joined","rate_limited"]"#
     );
-    let roles = serde_json::to_string(&[JoinedAs::Participant, JoinedAs::Facilitator])
-        .expect("serialises");
+    let roles =
+        serde_json::to_string(&[JoinedAs::Participant, JoinedAs::Facilitator]).expect("serialises");
     assert_eq!(roles, r#"["participant","facilitator"]"#);
 }
 
@@ -1237,7 +1253,10 @@ fn the_protocol_doc_has_a_section_for_every_kind_of_operation() {
         let heading = format!("### `{name}`");
         assert!(DOC.contains(&heading), "docs/protocol.md lacks {heading}");
         let row = format!("| `{name}` |");
-        assert!(DOC.contains(&row), "docs/protocol.md lacks a row for {name}");
+        assert!(
+            DOC.contains(&row),
+            "docs/protocol.md lacks a row for {name}"
+        );
     }
 }
 

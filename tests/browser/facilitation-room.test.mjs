@@ -437,6 +437,20 @@ test('a participant cannot do what the lock forbids, and their refused note come
       };
     }), ev.room);
     assert.equal(reason, 'locked');
+    // Enter in the composer does not send while locked: the words stay.
+    const box = p.page.getByRole('textbox', { name: 'Your note', exact: true });
+    await box.fill('Typed while locked');
+    await box.press('Enter');
+    await p.page.getByRole('alert').filter({ hasText: 'The board is locked, so notes cannot be posted now.' }).waitFor();
+    assert.equal(await box.inputValue(), 'Typed while locked');
+    // A note written just before the lock (sent, not yet confirmed) is refused by the server
+    // and comes back to an empty composer rather than being lost.
+    await box.fill('');
+    await p.page.evaluate((room) => localStorage.setItem(`bothy.pending.${room}`, JSON.stringify([
+      { op_id: 'late-1', op: { kind: 'create_note', text: 'Sent as the lock came', colour: 'green', x: 40, y: 40 } }])), ev.room);
+    await p.page.reload();
+    await p.page.getByRole('alert').filter({ hasText: /locked/ }).waitFor();
+    await p.page.waitForFunction(() => document.querySelector('#note-text')?.value === 'Sent as the lock came');
     f.assertClean();
     p.assertClean();
   } finally {

@@ -185,7 +185,8 @@ async fn a_wrong_facilitator_secret_is_refused_and_the_secret_is_never_echoed() 
     for t in texts(&fac.take_received()) {
         assert!(!t.contains(&event.secret), "the secret came back: {t}");
     }
-    // After rotation the old secret no longer works.
+    // After rotation the old secret no longer works, and a facilitator connection that joined
+    // with it is closed.
     let res = http::request(
         server.addr,
         "POST",
@@ -195,6 +196,10 @@ async fn a_wrong_facilitator_secret_is_refused_and_the_secret_is_never_echoed() 
     )
     .await;
     assert_eq!(res.status, 200, "{}", res.body);
+    match fac.expect_close().await {
+        Closed::Frame { code, .. } => assert_eq!(code, close::FACILITATOR_LINK_CHANGED),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
     let mut old = server.client(room).await;
     old.facilitator = Some(event.secret.clone());
     match old.try_join(None).await {
