@@ -218,6 +218,8 @@ enum Action {
     },
     Upgrade(UpgradeSpec),
     Http {
+        /// `/api/rooms` or `/api/events`.
+        path: &'static str,
         body: String,
         content_type: Option<String>,
     },
@@ -283,6 +285,10 @@ enum Stored {
     Author(Option<String>),
     /// The prompt of the room the case created.
     Prompt(String),
+    /// The name of the room the case's event created.
+    RoomName(String),
+    /// The title of the event the case created, as the server answered it.
+    EventTitle(String),
 }
 
 fn read_lines(file: &Path) -> Vec<(usize, String)> {
@@ -340,6 +346,7 @@ fn load_layer(layer: &str) -> Vec<Case> {
                     .unwrap_or_else(|e| panic!("{}: upgrade: {e}", at(n))),
             ),
             Via::Http => Action::Http {
+                path: "/api/rooms",
                 body: as_text(&c.input),
                 content_type: c.content_type.clone(),
             },
@@ -377,6 +384,14 @@ fn content_cases(p: &PayloadLine) -> Result<Vec<Case>, String> {
     let name = parse_outcome(&p.expect.name)?;
     let prompt = parse_outcome(&p.expect.prompt)?;
     let trimmed = payload.trim().to_owned();
+    let room_body = serde_json::json!({
+        "title": "Corpus", "rooms": [{"name": payload, "prompt": "Why?"}]
+    })
+    .to_string();
+    let event_body = serde_json::json!({
+        "title": payload, "rooms": [{"name": "Room", "prompt": "Why?"}]
+    })
+    .to_string();
     let case = |sink: &str, action, expect: &Outcome, stored| Case {
         id: format!("{}@{sink}", p.id),
         layer: "content".into(),
@@ -439,14 +454,52 @@ fn content_cases(p: &PayloadLine) -> Result<Vec<Case>, String> {
         case(
             "prompt.http",
             Action::Http {
+                path: "/api/rooms",
                 body: serde_json::json!({ "prompt": payload }).to_string(),
                 content_type: None,
             },
             &prompt,
             Stored::Prompt(trimmed.clone()),
         ),
+        case(
+            "room-name.http",
+            Action::Http {
+                path: "/api/events",
+                body: room_body.clone(),
+                content_type: None,
+            },
+            &event_field(&room_body, &trimmed, ROOM_NAME_CHARS),
+            Stored::RoomName(trimmed.clone()),
+        ),
+        case(
+            "event-title.http",
+            Action::Http {
+                path: "/api/events",
+                body: event_body.clone(),
+                content_type: None,
+            },
+            &event_field(&event_body, &trimmed, EVENT_TITLE_CHARS),
+            Stored::EventTitle(trimmed.clone()),
+        ),
     ])
 }
+
+/// Room names and event titles are one line, trimmed, at most `limit` characters, in a body of
+/// at most 16 KiB. (The other fields' outcomes are written out in the file; these two follow
+/// the same text rules, which `shared`'s own tests pin.)
+fn event_field(body: &str, trimmed: &str, limit: usize) -> Outcome {
+    if body.len() > 16 * 1024 {
+        Outcome::Http(413)
+    } else if bothy_shared::text::check(trimmed, limit, false).is_ok() {
+        Outcome::Accepted
+    } else {
+        Outcome::Http(422)
+    }
+}
+
+/// The limits `POST /api/events` applies (server/src/events.rs).
+const ROOM_NAME_CHARS: usize = 60;
+const EVENT_TITLE_CHARS: usize = 120;
 
 // ---------------------------------------------------------------------------------------------
 // Input notation: placeholders, repetition and raw bytes
@@ -631,8 +684,10 @@ struct Observed {
     applied: Vec<AppliedOp>,
     /// Messages that arrived when none should have (e.g. before a close).
     stray: Vec<ServerMessage>,
-    /// The room a `POST /api/rooms` created.
+    /// The room a `POST /api/rooms` or `POST /api/events` created.
     new_room: Option<String>,
+    /// The title of the event a `POST /api/events` created, as the server answered it.
+    new_title: Option<String>,
 }
 
 impl Observed {
@@ -867,13 +922,17 @@ impl Fixture {
                 let _ = s.send_text(&self.join_text(), WAIT).await;
                 self.after_first(&mut s, None).await
             }
-            Action::Http { body, content_type } => {
+            Action::Http {
+                path,
+                body,
+                content_type,
+            } => {
                 let body = prepare(body, vars)?;
                 let ct = content_type.as_deref().unwrap_or("application/json");
                 let (head, body) = raw::http_request(
                     self.server.addr,
                     "POST",
-                    "/api/rooms",
+                    path,
                     (!ct.is_empty()).then_some(ct),
                     &body,
                     WAIT,
@@ -881,12 +940,14 @@ impl Fixture {
                 .await?;
                 let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
                 if head.status == 201 {
-                    let room = json
-                        .as_ref()
-                        .and_then(|v| v["room"].as_str())
+                    let v = json.as_ref().ok_or("201 without JSON")?;
+                    let room = v["room"]
+                        .as_str()
+                        .or_else(|| v["rooms"][0]["room"].as_str())
                         .ok_or("201 without a room id")?;
                     let mut o = Observed::with(Outcome::Accepted);
                     o.new_room = Some(room.to_owned());
+                    o.new_title = v["title"].as_str().map(str::to_owned);
                     return Ok(o);
                 }
                 // Errors are JSON with a short message, never internal details.
@@ -1086,6 +1147,12 @@ impl Fixture {
                 let (_, b) = fresh_board(self.server.addr, room).await?;
                 (Some(b.prompt), p.clone())
             }
+            Stored::RoomName(n) => {
+                let room = observed.new_room.as_deref().ok_or("no room")?;
+                let (_, b) = fresh_board(self.server.addr, room).await?;
+                (Some(b.name), n.clone())
+            }
+            Stored::EventTitle(t) => (observed.new_title.clone(), t.clone()),
         };
         if found.as_deref() != Some(wanted.as_str()) {
             let show = |s: &str| s.chars().take(60).collect::<String>();
