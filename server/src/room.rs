@@ -238,6 +238,8 @@ pub struct RoomActor {
     journal: Option<Journal>,
     read_only: Arc<AtomicBool>,
     shutdown: CancellationToken,
+    /// Compact at the next quiet moment (a note's words were removed).
+    compact_soon: bool,
 }
 
 /// One applied message kept for catch-up.
@@ -298,6 +300,7 @@ impl RoomActor {
             journal: Some(loaded.journal),
             read_only: read_only.clone(),
             shutdown,
+            compact_soon: false,
         };
         (actor, RoomHandle { tx, read_only })
     }
@@ -359,8 +362,10 @@ impl RoomActor {
                 (journal, result)
             });
             self.flight = Some(Flight::Batch { batch, task });
-        } else if journal.records >= self.config.compact_every || (stopping && journal.records > 0)
+        } else if journal.records >= self.config.compact_every
+            || ((stopping || self.compact_soon) && journal.records > 0)
         {
+            self.compact_soon = false;
             let snapshot = RoomSnapshot {
                 format: SNAPSHOT_FORMAT,
                 room: self.room.clone(),
@@ -417,6 +422,11 @@ impl RoomActor {
                 tracing::error!(room = %self.room, seq, error = %e, "confirmed board diverged from working board");
             }
             self.confirmed_seq = seq;
+            if matches!(op.record.op, Op::RemoveNote(_)) {
+                // The removed words are still in the journal: fold it into the snapshot soon,
+                // so they leave the disk.
+                self.compact_soon = true;
+            }
             self.facilitator_json = None;
             self.participant_json = None;
             match &op.delivery {
@@ -433,10 +443,13 @@ impl RoomActor {
                     }
                 }
                 Delivery::Resync => {
+                    // Facilitators and the one who asked get the operation (so it settles);
+                    // every participant then gets the board afresh.
+                    let author = &op.record.actor;
                     let to: Vec<ConnId> = self
                         .members
                         .iter()
-                        .filter(|(_, m)| m.role != Role::Participant)
+                        .filter(|(_, m)| m.role != Role::Participant || &m.actor == author)
                         .map(|(c, _)| *c)
                         .collect();
                     for conn in to {

@@ -831,7 +831,7 @@ impl Board {
                     },
                     note: o.note,
                     reason: Some(o.reason.clone()),
-                    by: ctx.author.clone(),
+                    by: ctx.author.clone().filter(|_| !self.state.anonymous),
                 });
                 Ok(Applied::default())
             }
@@ -844,7 +844,7 @@ impl Board {
                     action: AuditAction::Unhide,
                     note: o.note,
                     reason: None,
-                    by: ctx.author.clone(),
+                    by: ctx.author.clone().filter(|_| !self.state.anonymous),
                 });
                 Ok(Applied::default())
             }

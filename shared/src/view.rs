@@ -189,6 +189,17 @@ impl Board {
                     Delivery::Everyone
                 }
             }
+            // A position in a theme counts every note in it; a participant who cannot see some
+            // of them would place the note elsewhere, so they get the theme afresh.
+            Op::SetNoteTheme(o)
+                if o.theme.and_then(|t| self.themes.get(&t)).is_some_and(|t| {
+                    t.notes
+                        .iter()
+                        .any(|id| *id != o.note && self.notes.get(id).is_some_and(|n| n.private))
+                }) =>
+            {
+                Delivery::Resync
+            }
             Op::EditNote(_)
             | Op::RecolourNote(_)
             | Op::MoveNote(_)
@@ -202,12 +213,14 @@ impl Board {
             }
             Op::Vote(_) | Op::Unvote(_) | Op::ProxyVote(_) => {
                 let note = op.note().and_then(|id| self.notes.get(&id));
-                if let Some(n) = note.filter(|n| n.private) {
-                    restricted_to(Some(n))
-                } else if self.state.voting.is_none_or(|v| v.show_tallies) {
-                    Delivery::Everyone
-                } else {
+                if !self.state.voting.is_none_or(|v| v.show_tallies) {
+                    // Blind voting: only the voter (and the facilitators) hear of a dot, not
+                    // even the note's author.
                     restricted_to(None)
+                } else if let Some(n) = note.filter(|n| n.private) {
+                    restricted_to(Some(n))
+                } else {
+                    Delivery::Everyone
                 }
             }
             Op::SetWriting(o) => {

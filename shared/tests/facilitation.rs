@@ -697,13 +697,54 @@ fn a_vote_on_a_private_note_goes_only_to_the_people_it_concerns() {
 /// the author of the note it went on: a facilitator's dot on Bob's private note must not tell
 /// Bob his note's tally went up.
 #[test]
-#[ignore = "bug: view.rs Board::delivery, Vote | Unvote | ProxyVote arm: the private-note branch is checked before the hidden-tallies branch, so the note's owner is told of other people's dots while tallies are hidden"]
 fn with_hidden_tallies_a_dot_on_a_private_note_is_not_sent_to_its_author() {
     let (mut room, _, bobs, _, _) = private_room();
     room.ok(FRAN, open_voting(3, false));
     let fran_only = Delivery::Restricted(vec![key("fran")]);
     assert_eq!(room.delivery(FRAN, &proxy_vote(bobs)), fran_only);
     assert_eq!(room.delivery(FRAN, &vote(bobs)), fran_only);
+}
+
+/// A participant's client places a note in a theme at `position` in the list it is shown. While
+/// the theme holds a private note the participant cannot see, the server counts that note too,
+/// so participants are sent the theme afresh (`Resync`) rather than the position.
+#[test]
+fn a_theme_position_means_the_same_to_a_participant_as_to_the_server() {
+    let mut room = Room::named();
+    let t = room.theme(FRAN, "Ideas");
+    let a = room.note(ALICE, "First");
+    let b = room.note(ALICE, "Second");
+    room.ok(ALICE, set_theme(a, Some(t)));
+    room.ok(FRAN, writing(Writing::Private));
+    let secret = room.note(BOB, "Bob's secret");
+    room.ok(
+        BOB,
+        Op::SetNoteTheme(SetNoteTheme {
+            note: secret,
+            theme: Some(t),
+            position: Some(0),
+        }),
+    );
+    // Alice is shown [a]; the server holds [secret, a].
+    let before = room.view_of(ALICE);
+    assert_eq!(before.themes[0].notes, vec![a]);
+    let op = Op::SetNoteTheme(SetNoteTheme {
+        note: b,
+        theme: Some(t),
+        position: Some(1),
+    });
+    assert_eq!(room.delivery(ALICE, &op), Delivery::Resync);
+    room.ok(ALICE, op);
+    // The fresh board Alice is sent has the server's order, without Bob's note.
+    assert_eq!(room.view_of(ALICE).themes[0].notes, vec![b, a]);
+    // With no private note in the theme, the position means the same to everyone.
+    room.ok(FRAN, writing(Writing::Open));
+    let op = Op::SetNoteTheme(SetNoteTheme {
+        note: b,
+        theme: Some(t),
+        position: Some(0),
+    });
+    assert_eq!(room.delivery(ALICE, &op), Delivery::Everyone);
 }
 
 // ---------------------------------------------------------------------------------------------

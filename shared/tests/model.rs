@@ -1,35 +1,56 @@
-//! Property tests of [`Board::apply`] against a reference model.
+//! Property tests of [`Board::apply`], [`Board::view`] and [`Board::delivery`] against a
+//! reference model.
 //!
-//! The model is written from the rules (the doc comments in `op.rs`, `board.rs`, `text.rs` and
-//! `limits.rs`), not from `board.rs`'s code: notes live in a `Vec` in creation order, themes in a
-//! `Vec`, and theme membership is kept *only* in each theme's list, so a note's theme is found by
-//! searching the lists. Random sequences of every kind of operation from a few actors, with ids,
-//! texts and coordinates that are often wrong, are applied to both, and after every operation
-//! the verdicts and the boards must agree.
+//! The model is written from the rules (the doc comments in `op.rs`, `board.rs`, `view.rs`,
+//! `text.rs` and `limits.rs`), not from `board.rs`'s code: notes live in a `Vec` in creation
+//! order, themes in a `Vec`, and theme membership is kept *only* in each theme's list, so a
+//! note's theme is found by searching the lists. Random sequences of every kind of operation,
+//! from participants, facilitators and the server itself, with ids, texts, numbers and
+//! coordinates that are often wrong, are applied to both, and after every operation the
+//! verdicts, the boards and what each person is shown must agree.
 //!
-//! Three properties:
-//! 1. `apply` agrees with the model, changes nothing when it refuses, and keeps the invariants.
-//! 2. Replaying every accepted operation on a fresh board gives the identical board (journal
+//! The rules the model covers beyond notes and themes: who may ask for what (facilitator
+//! operations, `timer_ended`, the lock, theming rights), private writing (who sees which note,
+//! who may find it), dot voting (the budget, own dots only, tallies hidden while voting with
+//! hidden tallies), moderation (placeholders, removal for good, the audit list), the spotlight,
+//! the timer, proxy notes and anonymous rooms.
+//!
+//! Four properties:
+//! 1. `apply` agrees with the model, changes nothing when it refuses, and keeps the invariants;
+//!    every person's view is the one the model expects, and none carries an actor key.
+//! 2. Whoever is not sent an operation (and gets no fresh board) sees no change, and whoever is
+//!    sent one may see what it is about (checked within property 1, on every accepted step).
+//! 3. Replaying every accepted operation on a fresh board gives the identical board (journal
 //!    recovery and browsers do this).
-//! 3. The resulting board, and every accepted operation, survive a JSON round trip exactly.
+//! 4. The resulting board, and every accepted operation, survive a JSON round trip exactly.
 //!
 //! When several things are wrong with one operation, the rules do not say which reason wins, so
 //! the model fixes the order the server reports today (see `Model::apply`).
 
+use bothy_shared::board::{AuditAction, AuditEntry, ModerationState, REASON_CHARS, Timer, Voting};
 use bothy_shared::op::{
-    CreateNote, CreateTheme, DeleteNote, DeleteTheme, EditNote, MoveNote, RecolourNote,
-    RenameTheme, SetNoteTheme,
+    CreateNote, CreateTheme, DeleteNote, DeleteTheme, EditNote, Moderate, MoveNote, NoFields,
+    NoteRef, OnEnd, OpenVoting, RecolourNote, RenameTheme, SetLocked, SetNoteTheme, SetTheming,
+    SetWriting, Spotlight, StartTimer, Theming, Writing,
 };
-use bothy_shared::{ActorKey, Board, Colour, Limits, NoteId, Op, OpContext, RejectReason, ThemeId};
+use bothy_shared::{
+    ActorKey, Board, BoardView, Colour, Delivery, Limits, NoteId, NoteView, Op, OpContext,
+    RejectReason, Role, RoomState, Theme, ThemeId, Viewer,
+};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
+const NAME: &str = "Table 3";
 const PROMPT: &str = "What went well?";
 const WIDTH: f64 = 100.0;
 /// Not square, so a rule that mixes up x and y is caught.
 const HEIGHT: f64 = 60.0;
+/// Longest timer (6 hours) and most dots per person, from the doc comments in `op.rs`.
+const MAX_TIMER_SECONDS: u32 = 6 * 60 * 60;
+const MAX_BUDGET: u32 = 99;
 
 /// Small caps so that sequences of a few dozen operations reach them.
 fn limits() -> Limits {
@@ -67,9 +88,25 @@ struct ModelNote {
     colour: Colour,
     x: f64,
     y: f64,
+    /// The actor who may change it (`None`: anyone, or for a proxy note, facilitators).
     owner: Option<String>,
     author: Option<String>,
     created_at: u64,
+    updated_at: u64,
+    /// Written during private writing and not revealed since.
+    private: bool,
+    /// Hidden or removed, and why.
+    moderation: Option<(ModerationState, String)>,
+    proxy: bool,
+    /// Dots by voter (never a zero count).
+    votes: BTreeMap<String, u32>,
+    proxy_votes: u32,
+}
+
+impl ModelNote {
+    fn tally(&self) -> u32 {
+        self.proxy_votes + self.votes.values().sum::<u32>()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,21 +125,50 @@ struct Model {
     /// How many notes were ever created: ids are 1, 2, 3, … and never reused.
     notes_made: u64,
     themes_made: u64,
+    anonymous: bool,
+    private_writing: bool,
+    locked: bool,
+    /// Open voting: dots per person, and whether participants see the tallies.
+    voting: Option<(u32, bool)>,
+    only_facilitators_theme: bool,
+    spotlight: Option<NoteId>,
+    /// A running timer: when it ends, and whether it then locks the board.
+    timer: Option<(u64, bool)>,
+    audit: Vec<AuditEntry>,
 }
 
-/// Who asks: an actor key (or none), the display name shown on notes it writes, and the time.
-#[derive(Debug, Clone)]
+/// Who asks: an actor (or none) and how they joined.
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Who {
     actor: Option<&'static str>,
+    role: Role,
+}
+
+/// The actor key of `a`: distinctive, so a view that carries one is caught.
+fn actor_key(a: &str) -> ActorKey {
+    ActorKey::new(format!("k3y-{a}"))
 }
 
 impl Who {
-    fn ctx(&self, at: u64) -> OpContext {
+    /// The context the server gives: in an anonymous room it drops the display name itself.
+    fn ctx(&self, at: u64, anonymous: bool) -> OpContext {
         OpContext {
-            actor: self.actor.map(ActorKey::new),
-            author: self.actor.map(|a| format!("Person {a}")),
+            actor: self.actor.map(actor_key),
+            author: self.author(anonymous),
             at,
+            role: self.role,
         }
+    }
+
+    fn author(&self, anonymous: bool) -> Option<String> {
+        match (self.actor, anonymous, self.role) {
+            (Some(a), false, Role::Participant | Role::Facilitator) => Some(format!("Person {a}")),
+            _ => None,
+        }
+    }
+
+    fn key(&self) -> Option<String> {
+        self.actor.map(|a| actor_key(a).as_str().to_owned())
     }
 }
 
@@ -139,7 +205,22 @@ fn check_position(x: f64, y: f64, limits: &Limits) -> Result<(), RejectReason> {
     }
 }
 
+/// Who is looking, in the model's terms.
+#[derive(Debug, Clone, Copy)]
+enum Looker {
+    Facilitator,
+    Participant(&'static str),
+    Anyone,
+}
+
 impl Model {
+    fn new(anonymous: bool) -> Self {
+        Self {
+            anonymous,
+            ..Self::default()
+        }
+    }
+
     fn note_index(&self, id: NoteId) -> Result<usize, RejectReason> {
         for (i, n) in self.notes.iter().enumerate() {
             if n.id == id {
@@ -158,20 +239,32 @@ impl Model {
         Err(RejectReason::NotFound)
     }
 
-    /// The note must exist, and the actor must be its owner (a note without an owner may be
-    /// changed by anyone).
-    fn own_note(&self, id: NoteId, who: &Who) -> Result<usize, RejectReason> {
+    /// The note must exist and the asker must be allowed to know it does: someone else's
+    /// private note is "not found" to a participant.
+    fn visible(&self, id: NoteId, who: &Who) -> Result<usize, RejectReason> {
         let i = self.note_index(id)?;
-        match &self.notes[i].owner {
-            Some(owner) if Some(owner.as_str()) != who.actor => Err(RejectReason::NotYours),
-            _ => Ok(i),
+        let n = &self.notes[i];
+        if who.role == Role::Participant && n.private && n.owner != who.key() {
+            return Err(RejectReason::NotFound);
         }
+        Ok(i)
     }
 
-    fn live_ids(&self) -> (Vec<NoteId>, Vec<ThemeId>) {
-        let notes = self.notes.iter().map(|n| n.id).collect();
-        let themes = self.themes.iter().map(|t| t.id).collect();
-        (notes, themes)
+    /// The note must be visible, and the asker must be its owner: a note without an owner may
+    /// be changed by anyone, a proxy note by facilitators only.
+    fn own_note(&self, id: NoteId, who: &Who) -> Result<usize, RejectReason> {
+        let i = self.visible(id, who)?;
+        let n = &self.notes[i];
+        let allowed = if n.proxy {
+            who.role == Role::Facilitator
+        } else {
+            n.owner.is_none() || n.owner == who.key()
+        };
+        if allowed {
+            Ok(i)
+        } else {
+            Err(RejectReason::NotYours)
+        }
     }
 
     /// The theme a note is in, found by searching every theme's list.
@@ -192,17 +285,79 @@ impl Model {
         }
     }
 
+    fn dots_used(&self, key: &str) -> u32 {
+        self.notes
+            .iter()
+            .map(|n| n.votes.get(key).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// Who may ask for this operation now.
+    fn check_rights(&self, op: &Op, who: &Who) -> Result<(), RejectReason> {
+        if matches!(op, Op::TimerEnded(_)) {
+            // Only the server ends a timer.
+            return if who.role == Role::System {
+                Ok(())
+            } else {
+                Err(RejectReason::NotAllowed)
+            };
+        }
+        if who.role != Role::Participant {
+            return Ok(());
+        }
+        let facilitators_only = matches!(
+            op,
+            Op::SetWriting(_)
+                | Op::StartTimer(_)
+                | Op::StopTimer(_)
+                | Op::SetLocked(_)
+                | Op::OpenVoting(_)
+                | Op::CloseVoting(_)
+                | Op::SetTheming(_)
+                | Op::Spotlight(_)
+                | Op::HideNote(_)
+                | Op::UnhideNote(_)
+                | Op::RemoveNote(_)
+                | Op::ProxyNote(_)
+                | Op::ProxyVote(_)
+        );
+        if facilitators_only {
+            return Err(RejectReason::FacilitatorOnly);
+        }
+        if self.locked {
+            return Err(RejectReason::Locked);
+        }
+        let theming = matches!(
+            op,
+            Op::CreateTheme(_) | Op::RenameTheme(_) | Op::DeleteTheme(_) | Op::SetNoteTheme(_)
+        );
+        if theming && self.only_facilitators_theme {
+            return Err(RejectReason::NotAllowed);
+        }
+        Ok(())
+    }
+
     /// Applies `op` by the rules; the id it created, or why it was refused (in which case
     /// nothing changed).
     ///
-    /// Which reason wins when several apply (not stated by the rules; the server's order today):
-    /// - create note: too many notes, then text, then bounds;
-    /// - edit note: not found, then not yours, then text;
+    /// Rights come first: `timer_ended` from anyone but the server (not allowed), then for a
+    /// participant a facilitator operation (facilitator only), the lock (locked) and theming
+    /// kept to facilitators (not allowed). Then, which reason wins when several apply (not
+    /// stated by the rules; the server's order today):
+    /// - create note, proxy note: too many notes, then text, then bounds;
+    /// - edit note: not found (or someone else's private note), then not yours, then text, then
+    ///   moderated;
     /// - recolour / delete note: not found, then not yours;
-    /// - move note (anyone may move any note): bounds, then not found;
+    /// - move note (anyone may move any note they can see): not found, then bounds;
     /// - create theme: too many themes, then title;
     /// - rename theme: title, then not found;
-    /// - set note theme: the note not found, then the theme not found.
+    /// - set note theme: the note not found, then the theme not found;
+    /// - vote, proxy vote: voting closed, then not found, then moderated, then no dots left;
+    /// - unvote: voting closed, then not found, then no dot of one's own on the note;
+    /// - start timer, open voting: out of range (invalid);
+    /// - spotlight: not found, then private or moderated;
+    /// - hide / remove: not found, then the reason, then already hidden or removed;
+    /// - unhide: not found, then not hidden.
     fn apply(
         &mut self,
         op: &Op,
@@ -210,8 +365,10 @@ impl Model {
         at: u64,
         limits: &Limits,
     ) -> Result<Option<u64>, RejectReason> {
+        self.check_rights(op, who)?;
         match op {
-            Op::CreateNote(o) => {
+            Op::CreateNote(o) | Op::ProxyNote(o) => {
+                let proxy = matches!(op, Op::ProxyNote(_));
                 if self.notes.len() >= limits.notes_per_room {
                     return Err(RejectReason::TooManyNotes);
                 }
@@ -225,34 +382,54 @@ impl Model {
                     colour: o.colour,
                     x: o.x,
                     y: o.y,
-                    owner: who.actor.map(str::to_owned),
-                    author: who.ctx(at).author,
+                    owner: if proxy { None } else { who.key() },
+                    // A proxy note was written down for someone else: no name.
+                    author: if proxy {
+                        None
+                    } else {
+                        who.author(self.anonymous)
+                    },
                     created_at: at,
+                    updated_at: at,
+                    private: self.private_writing,
+                    moderation: None,
+                    proxy,
+                    votes: BTreeMap::new(),
+                    proxy_votes: 0,
                 });
                 Ok(Some(id))
             }
             Op::EditNote(o) => {
                 let i = self.own_note(o.note, who)?;
                 check_text(&o.text, limits.note_text_chars, true)?;
+                if self.notes[i].moderation.is_some() {
+                    return Err(RejectReason::NotAllowed);
+                }
                 self.notes[i].text = o.text.clone();
+                self.notes[i].updated_at = at;
                 Ok(None)
             }
             Op::RecolourNote(o) => {
                 let i = self.own_note(o.note, who)?;
                 self.notes[i].colour = o.colour;
+                self.notes[i].updated_at = at;
                 Ok(None)
             }
             Op::MoveNote(o) => {
+                let i = self.visible(o.note, who)?;
                 check_position(o.x, o.y, limits)?;
-                let i = self.note_index(o.note)?;
                 self.notes[i].x = o.x;
                 self.notes[i].y = o.y;
+                self.notes[i].updated_at = at;
                 Ok(None)
             }
             Op::DeleteNote(o) => {
                 let i = self.own_note(o.note, who)?;
                 self.notes.remove(i);
                 self.take_out_of_themes(o.note);
+                if self.spotlight == Some(o.note) {
+                    self.spotlight = None;
+                }
                 Ok(None)
             }
             Op::CreateTheme(o) => {
@@ -282,11 +459,12 @@ impl Model {
                 Ok(None)
             }
             Op::SetNoteTheme(o) => {
-                self.note_index(o.note)?;
+                let n = self.visible(o.note, who)?;
                 let target = match o.theme {
                     Some(t) => Some(self.theme_index(t)?),
                     None => None,
                 };
+                self.notes[n].updated_at = at;
                 self.take_out_of_themes(o.note);
                 if let Some(i) = target {
                     let list = &mut self.themes[i].notes;
@@ -299,13 +477,281 @@ impl Model {
                 }
                 Ok(None)
             }
+            Op::Vote(o) | Op::ProxyVote(o) => {
+                let (budget, _) = self.voting.ok_or(RejectReason::NotAllowed)?;
+                let i = self.visible(o.note, who)?;
+                if self.notes[i].moderation.is_some() {
+                    return Err(RejectReason::NotAllowed);
+                }
+                if matches!(op, Op::ProxyVote(_)) {
+                    // For someone without a device: no one's budget.
+                    self.notes[i].proxy_votes += 1;
+                } else if let Some(key) = who.key() {
+                    if self.dots_used(&key) >= budget {
+                        return Err(RejectReason::NoVotesLeft);
+                    }
+                    *self.notes[i].votes.entry(key).or_insert(0) += 1;
+                }
+                Ok(None)
+            }
+            Op::Unvote(o) => {
+                self.voting.ok_or(RejectReason::NotAllowed)?;
+                let i = self.visible(o.note, who)?;
+                let key = who.key().ok_or(RejectReason::NotAllowed)?;
+                let votes = &mut self.notes[i].votes;
+                match votes.get_mut(&key) {
+                    None => return Err(RejectReason::NotAllowed),
+                    Some(1) => {
+                        votes.remove(&key);
+                    }
+                    Some(v) => *v -= 1,
+                }
+                Ok(None)
+            }
+            Op::SetWriting(o) => {
+                self.private_writing = o.writing == Writing::Private;
+                if o.writing == Writing::Open {
+                    for n in &mut self.notes {
+                        n.private = false;
+                    }
+                }
+                Ok(None)
+            }
+            Op::StartTimer(o) => {
+                if o.seconds == 0 || o.seconds > MAX_TIMER_SECONDS {
+                    return Err(RejectReason::Invalid);
+                }
+                self.timer = Some((at + u64::from(o.seconds) * 1000, o.on_end == OnEnd::Lock));
+                Ok(None)
+            }
+            Op::StopTimer(_) => {
+                self.timer = None;
+                Ok(None)
+            }
+            Op::TimerEnded(_) => {
+                if let Some((_, true)) = self.timer.take() {
+                    self.locked = true;
+                }
+                Ok(None)
+            }
+            Op::SetLocked(o) => {
+                self.locked = o.locked;
+                Ok(None)
+            }
+            Op::OpenVoting(o) => {
+                if o.budget == 0 || o.budget > MAX_BUDGET {
+                    return Err(RejectReason::Invalid);
+                }
+                self.voting = Some((o.budget, o.show_tallies));
+                Ok(None)
+            }
+            Op::CloseVoting(_) => {
+                self.voting = None;
+                Ok(None)
+            }
+            Op::SetTheming(o) => {
+                self.only_facilitators_theme = o.theming == Theming::Facilitators;
+                Ok(None)
+            }
+            Op::Spotlight(o) => {
+                if let Some(id) = o.note {
+                    let n = &self.notes[self.note_index(id)?];
+                    // Only a note everyone can read.
+                    if n.private || n.moderation.is_some() {
+                        return Err(RejectReason::NotAllowed);
+                    }
+                }
+                self.spotlight = o.note;
+                Ok(None)
+            }
+            Op::HideNote(o) | Op::RemoveNote(o) => {
+                let remove = matches!(op, Op::RemoveNote(_));
+                let i = self.note_index(o.note)?;
+                check_text(&o.reason, REASON_CHARS, false)?;
+                match self.notes[i].moderation {
+                    Some((ModerationState::Removed, _)) => return Err(RejectReason::NotAllowed),
+                    Some(_) if !remove => return Err(RejectReason::NotAllowed),
+                    _ => {}
+                }
+                let n = &mut self.notes[i];
+                let (state, action) = if remove {
+                    // The words, and the dots, are gone for good.
+                    n.text.clear();
+                    n.votes.clear();
+                    n.proxy_votes = 0;
+                    (ModerationState::Removed, AuditAction::Remove)
+                } else {
+                    (ModerationState::Hidden, AuditAction::Hide)
+                };
+                n.moderation = Some((state, o.reason.clone()));
+                n.updated_at = at;
+                if self.spotlight == Some(o.note) {
+                    self.spotlight = None;
+                }
+                self.audit.push(AuditEntry {
+                    at,
+                    action,
+                    note: o.note,
+                    reason: Some(o.reason.clone()),
+                    by: who.author(self.anonymous),
+                });
+                Ok(None)
+            }
+            Op::UnhideNote(o) => {
+                let i = self.note_index(o.note)?;
+                let n = &mut self.notes[i];
+                if !matches!(n.moderation, Some((ModerationState::Hidden, _))) {
+                    return Err(RejectReason::NotAllowed);
+                }
+                n.moderation = None;
+                n.updated_at = at;
+                self.audit.push(AuditEntry {
+                    at,
+                    action: AuditAction::Unhide,
+                    note: o.note,
+                    reason: None,
+                    by: who.author(self.anonymous),
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    fn state(&self) -> RoomState {
+        RoomState {
+            anonymous: self.anonymous,
+            writing: if self.private_writing {
+                Writing::Private
+            } else {
+                Writing::Open
+            },
+            locked: self.locked,
+            voting: self.voting.map(|(budget, show_tallies)| Voting {
+                budget,
+                show_tallies,
+            }),
+            theming: if self.only_facilitators_theme {
+                Theming::Facilitators
+            } else {
+                Theming::Everyone
+            },
+            spotlight: self.spotlight,
+            timer: self.timer.map(|(ends_at, lock)| Timer {
+                ends_at,
+                on_end: if lock { OnEnd::Lock } else { OnEnd::Nothing },
+            }),
+        }
+    }
+
+    fn sees(&self, n: &ModelNote, looker: Looker) -> bool {
+        match looker {
+            Looker::Facilitator => true,
+            // Their own notes, and every revealed one.
+            Looker::Participant(a) => !n.private || n.owner == Some(actor_key(a).as_str().into()),
+            Looker::Anyone => !n.private,
+        }
+    }
+
+    /// The board as `looker` should be shown it: facilitators see everything but actor keys;
+    /// participants see no one else's private note (not even its id in a theme), a moderated
+    /// note as a placeholder with no words, author or reason, no tallies while voting with
+    /// hidden tallies, and no audit list.
+    fn view(&self, looker: Looker) -> BoardView {
+        let facilitator = matches!(looker, Looker::Facilitator);
+        let tallies = facilitator || self.voting.is_none_or(|(_, show)| show);
+        let notes = self
+            .notes
+            .iter()
+            .filter(|n| self.sees(n, looker))
+            .map(|n| {
+                let withheld = !facilitator && n.moderation.is_some();
+                NoteView {
+                    id: n.id,
+                    text: if withheld {
+                        String::new()
+                    } else {
+                        n.text.clone()
+                    },
+                    colour: n.colour,
+                    x: n.x,
+                    y: n.y,
+                    author: if withheld { None } else { n.author.clone() },
+                    created_at: n.created_at,
+                    updated_at: n.updated_at,
+                    theme: self.theme_of(n.id),
+                    private: n.private,
+                    moderation: n.moderation.as_ref().map(|m| m.0),
+                    moderation_reason: n
+                        .moderation
+                        .as_ref()
+                        .filter(|_| facilitator)
+                        .map(|m| m.1.clone()),
+                    proxy: n.proxy,
+                    votes: tallies.then(|| n.tally()),
+                }
+            })
+            .collect();
+        let themes = self
+            .themes
+            .iter()
+            .map(|t| Theme {
+                id: t.id,
+                title: t.title.clone(),
+                notes: t
+                    .notes
+                    .iter()
+                    .copied()
+                    .filter(|&id| {
+                        self.notes
+                            .iter()
+                            .any(|n| n.id == id && self.sees(n, looker))
+                    })
+                    .collect(),
+            })
+            .collect();
+        BoardView {
+            name: NAME.into(),
+            prompt: PROMPT.into(),
+            notes,
+            themes,
+            state: self.state(),
+            audit: if facilitator {
+                self.audit.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
 
-/// Every field the model knows about must match the board's, note by note and theme by theme.
-fn assert_matches(board: &Board, model: &Model) -> Result<(), TestCaseError> {
+/// The people whose views are checked: the three participants who act, and one who never does.
+const PARTICIPANTS: [&str; 4] = ["a", "b", "c", "z"];
+
+/// Their actor keys, for the views to borrow.
+static KEYS: LazyLock<Vec<ActorKey>> =
+    LazyLock::new(|| PARTICIPANTS.iter().map(|a| actor_key(a)).collect());
+
+/// Every kind of person who looks at the board.
+fn lookers() -> Vec<(Looker, Viewer<'static>)> {
+    let mut out = vec![
+        (Looker::Facilitator, Viewer::Facilitator),
+        (Looker::Anyone, Viewer::Anyone),
+    ];
+    for (a, k) in PARTICIPANTS.iter().zip(KEYS.iter()) {
+        out.push((Looker::Participant(a), Viewer::Participant(k)));
+    }
+    out
+}
+
+/// Every field the model knows about must match the board's, note by note and theme by theme,
+/// and every person must be shown what the model says they may see.
+fn assert_matches(
+    board: &Board,
+    model: &Model,
+    lookers: &[(Looker, Viewer<'static>)],
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(&board.prompt, PROMPT);
+    prop_assert_eq!(&board.name, NAME);
     prop_assert_eq!(board.next_note_id, model.notes_made + 1);
     prop_assert_eq!(board.next_theme_id, model.themes_made + 1);
 
@@ -328,7 +774,23 @@ fn assert_matches(board: &Board, model: &Model) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!(&n.author, &m.author, "author of note {}", m.id);
         prop_assert_eq!(n.created_at, m.created_at, "created_at of note {}", m.id);
+        prop_assert_eq!(n.updated_at, m.updated_at, "updated_at of note {}", m.id);
         prop_assert_eq!(n.theme, model.theme_of(m.id), "theme of note {}", m.id);
+        prop_assert_eq!(n.private, m.private, "private of note {}", m.id);
+        prop_assert_eq!(
+            n.moderation.as_ref().map(|x| (x.action, x.reason.as_str())),
+            m.moderation.as_ref().map(|x| (x.0, x.1.as_str())),
+            "moderation of note {}",
+            m.id
+        );
+        prop_assert_eq!(n.proxy, m.proxy, "proxy of note {}", m.id);
+        let votes: BTreeMap<String, u32> = n
+            .votes
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), *v))
+            .collect();
+        prop_assert_eq!(&votes, &m.votes, "votes of note {}", m.id);
+        prop_assert_eq!(n.proxy_votes, m.proxy_votes, "proxy votes of note {}", m.id);
     }
 
     let board_themes: Vec<ThemeId> = board.themes.keys().copied().collect();
@@ -339,6 +801,110 @@ fn assert_matches(board: &Board, model: &Model) -> Result<(), TestCaseError> {
         prop_assert_eq!(&t.title, &m.title, "title of theme {}", m.id);
         prop_assert_eq!(&t.notes, &m.notes, "notes of theme {}, in order", m.id);
     }
+    prop_assert_eq!(&board.state, &model.state(), "room state");
+    prop_assert_eq!(&board.audit, &model.audit, "audit list");
+
+    for (looker, viewer) in lookers {
+        prop_assert_eq!(
+            &board.view(*viewer),
+            &model.view(*looker),
+            "the view of {:?}",
+            looker
+        );
+    }
+    for a in PARTICIPANTS {
+        let mine: Vec<NoteId> = model
+            .notes
+            .iter()
+            .filter(|n| n.owner == Some(actor_key(a).as_str().into()))
+            .map(|n| n.id)
+            .collect();
+        prop_assert_eq!(board.notes_owned_by(&actor_key(a)), mine, "notes of {}", a);
+        let key = actor_key(a).as_str().to_owned();
+        let dots: Vec<(NoteId, u32)> = model
+            .notes
+            .iter()
+            .filter_map(|n| n.votes.get(&key).map(|&v| (n.id, v)))
+            .collect();
+        prop_assert_eq!(board.votes_of(&actor_key(a)), dots, "dots of {}", a);
+    }
+    Ok(())
+}
+
+/// Who is told about an accepted operation (property 2). `before` and `after` are the board
+/// either side of it.
+///
+/// - A participant who is sent neither the `applied` nor a fresh board must see no change:
+///   otherwise their board silently falls behind the server's.
+/// - A participant who is sent the `applied` must be allowed to see what it is about: the note
+///   it names (before it, or, for a new note, after it), and a dot only while they see the
+///   tallies, unless it is their own.
+/// - A moderation, whose reason participants may never see, is never sent to them.
+fn check_delivery(
+    before: &Board,
+    after: &Board,
+    op: &Op,
+    ctx: &OpContext,
+    created: Option<u64>,
+    lookers: &[(Looker, Viewer<'static>)],
+) -> Result<(), TestCaseError> {
+    let delivery = before.delivery(op, ctx);
+    for (looker, viewer) in lookers {
+        let Viewer::Participant(key) = viewer else {
+            continue;
+        };
+        let sent = match &delivery {
+            Delivery::Everyone => true,
+            Delivery::Restricted(people) => people.contains(key),
+            Delivery::Resync => false,
+        };
+        if !sent {
+            if delivery != Delivery::Resync {
+                prop_assert_eq!(
+                    before.view(*viewer),
+                    after.view(*viewer),
+                    "{:?} was not told of {:?} but their view changed",
+                    looker,
+                    op
+                );
+            }
+            continue;
+        }
+        prop_assert!(
+            !matches!(op, Op::HideNote(_) | Op::RemoveNote(_) | Op::UnhideNote(_)),
+            "{:?} was sent a moderation: {:?}",
+            looker,
+            op
+        );
+        let named = op.note().and_then(|id| before.notes.get(&id));
+        if let Some(n) = named {
+            prop_assert!(
+                before.sees(n, *viewer),
+                "{:?} was told of {:?} on a note they cannot see",
+                looker,
+                op
+            );
+        }
+        let new_note = created.filter(|_| matches!(op, Op::CreateNote(_) | Op::ProxyNote(_)));
+        if let Some(n) = new_note.and_then(|id| after.notes.get(&id)) {
+            prop_assert!(
+                after.sees(n, *viewer),
+                "{:?} was told of a note they cannot see: {:?}",
+                looker,
+                op
+            );
+        }
+        let dot = matches!(op, Op::Vote(_) | Op::Unvote(_) | Op::ProxyVote(_));
+        let own = ctx.actor.as_ref() == Some(key);
+        if dot && !own {
+            prop_assert!(
+                before.tallies_visible(*viewer),
+                "{:?} was told of someone else's dot while the tallies are hidden: {:?}",
+                looker,
+                op
+            );
+        }
+    }
     Ok(())
 }
 
@@ -346,52 +912,138 @@ fn assert_matches(board: &Board, model: &Model) -> Result<(), TestCaseError> {
 // Generators
 // ---------------------------------------------------------------------------------------------
 
-fn who() -> impl Strategy<Value = Who> {
-    prop_oneof![
-        // Mostly one person, so that owners often change their own notes.
-        6 => Just(Some("a")),
-        2 => Just(Some("b")),
-        2 => Just(Some("c")),
-        // An anonymous actor: its notes have no owner.
-        1 => Just(None),
-    ]
-    .prop_map(|actor| Who { actor })
-}
-
 /// Generated ids at or above this stand for "one of the live notes (or themes)": `LIVE + k` is
 /// resolved, just before its step runs, to the k-th live id (counting round), so that sequences
 /// name things that exist far more often than raw ids alone would. With nothing live it is left
 /// as it is: an id that was never issued.
 const LIVE: u64 = 1 << 62;
+/// Ids from here stand for "one of the notes this operation is likeliest to work on": the
+/// asker's own notes for an edit, recolour or delete, the notes they put dots on for an unvote,
+/// hidden notes for an unhide or a removal, the spotlit note for a hide, themed notes to
+/// (re)theme or delete, themes holding notes. With none of those, any live note (or theme).
+const HINT: u64 = LIVE + 64;
 
-/// The operation with every `LIVE + k` id replaced by a live one.
-fn resolve(op: &Op, notes: &[NoteId], themes: &[ThemeId]) -> Op {
-    let pick = |id: u64, live: &[u64]| match (id.checked_sub(LIVE), live.len()) {
-        (Some(k), n) if k < 64 && n > 0 => live[k as usize % n],
-        _ => id,
-    };
-    let mut op = op.clone();
-    match &mut op {
-        Op::CreateNote(_) | Op::CreateTheme(_) => {}
-        Op::EditNote(o) => o.note = pick(o.note, notes),
-        Op::RecolourNote(o) => o.note = pick(o.note, notes),
-        Op::MoveNote(o) => o.note = pick(o.note, notes),
-        Op::DeleteNote(o) => o.note = pick(o.note, notes),
-        Op::RenameTheme(o) => o.theme = pick(o.theme, themes),
-        Op::DeleteTheme(o) => o.theme = pick(o.theme, themes),
-        Op::SetNoteTheme(o) => {
-            o.note = pick(o.note, notes);
-            o.theme = o.theme.map(|t| pick(t, themes));
+/// What `LIVE` and `HINT` ids resolve to, taken from the board just before a step.
+struct Targets {
+    notes: Vec<NoteId>,
+    themes: Vec<ThemeId>,
+    mine: Vec<NoteId>,
+    dotted: Vec<NoteId>,
+    hidden: Vec<NoteId>,
+    spotlit: Vec<NoteId>,
+    themed: Vec<NoteId>,
+    mine_themed: Vec<NoteId>,
+    full_themes: Vec<ThemeId>,
+}
+
+impl Targets {
+    fn of(board: &Board, who: &Who) -> Self {
+        let key = who.actor.map(actor_key);
+        let notes = || board.notes.values();
+        Self {
+            notes: notes().map(|n| n.id).collect(),
+            themes: board.themes.keys().copied().collect(),
+            mine: notes()
+                .filter(|n| key.is_some() && n.owner == key)
+                .map(|n| n.id)
+                .collect(),
+            dotted: notes()
+                .filter(|n| key.as_ref().is_some_and(|k| n.votes.contains_key(k)))
+                .map(|n| n.id)
+                .collect(),
+            hidden: notes()
+                .filter(|n| {
+                    n.moderation
+                        .as_ref()
+                        .is_some_and(|m| m.action == ModerationState::Hidden)
+                })
+                .map(|n| n.id)
+                .collect(),
+            spotlit: board.state.spotlight.into_iter().collect(),
+            themed: notes()
+                .filter(|n| n.theme.is_some())
+                .map(|n| n.id)
+                .collect(),
+            mine_themed: notes()
+                .filter(|n| key.is_some() && n.owner == key && n.theme.is_some())
+                .map(|n| n.id)
+                .collect(),
+            full_themes: board
+                .themes
+                .values()
+                .filter(|t| !t.notes.is_empty())
+                .map(|t| t.id)
+                .collect(),
         }
     }
-    op
+
+    /// The operation with every `LIVE + k` and `HINT + k` id replaced by a live one.
+    fn resolve<'a>(&'a self, op: &Op) -> Op {
+        let or = |a: &'a [NoteId], b: &'a [NoteId]| if a.is_empty() { b } else { a };
+        let hint = match op {
+            Op::EditNote(_) | Op::RecolourNote(_) => &self.mine,
+            Op::DeleteNote(_) => or(&self.mine_themed, &self.mine),
+            Op::SetNoteTheme(_) => &self.themed,
+            Op::Unvote(_) => &self.dotted,
+            Op::UnhideNote(_) | Op::RemoveNote(_) => &self.hidden,
+            Op::HideNote(_) => &self.spotlit,
+            _ => &[],
+        };
+        let hint = or(hint, &self.notes);
+        let theme_hint = or(&self.full_themes, &self.themes);
+        let pick = |id: u64, live: &[u64], hint: &[u64]| {
+            let (k, list) = match id.checked_sub(LIVE) {
+                Some(k) if k < 64 => (k, live),
+                Some(k) if k < 128 => (k - 64, hint),
+                _ => return id,
+            };
+            if list.is_empty() {
+                id
+            } else {
+                list[k as usize % list.len()]
+            }
+        };
+        let note = |id| pick(id, &self.notes, hint);
+        let theme = |id| pick(id, &self.themes, theme_hint);
+        let mut op = op.clone();
+        match &mut op {
+            Op::CreateNote(_)
+            | Op::CreateTheme(_)
+            | Op::ProxyNote(_)
+            | Op::SetWriting(_)
+            | Op::StartTimer(_)
+            | Op::StopTimer(_)
+            | Op::SetLocked(_)
+            | Op::OpenVoting(_)
+            | Op::CloseVoting(_)
+            | Op::SetTheming(_)
+            | Op::TimerEnded(_) => {}
+            Op::EditNote(o) => o.note = note(o.note),
+            Op::RecolourNote(o) => o.note = note(o.note),
+            Op::MoveNote(o) => o.note = note(o.note),
+            Op::DeleteNote(o) => o.note = note(o.note),
+            Op::RenameTheme(o) => o.theme = theme(o.theme),
+            Op::DeleteTheme(o) => o.theme = theme(o.theme),
+            Op::SetNoteTheme(o) => {
+                o.note = note(o.note);
+                o.theme = o.theme.map(theme);
+            }
+            Op::Vote(o) | Op::Unvote(o) | Op::ProxyVote(o) | Op::UnhideNote(o) => {
+                o.note = note(o.note)
+            }
+            Op::HideNote(o) | Op::RemoveNote(o) => o.note = note(o.note),
+            Op::Spotlight(o) => o.note = o.note.map(note),
+        }
+        op
+    }
 }
 
 /// Often a live note; otherwise a plausible id (which may be deleted or not yet issued), or one
 /// that can never exist.
 fn note_id() -> impl Strategy<Value = NoteId> {
     prop_oneof![
-        12 => LIVE..LIVE + 8,
+        8 => LIVE..LIVE + 8,
+        6 => HINT..HINT + 8,
         4 => 1u64..=12,
         1 => Just(0u64),
         1 => 13u64..10_000,
@@ -399,9 +1051,19 @@ fn note_id() -> impl Strategy<Value = NoteId> {
     ]
 }
 
+/// Mostly a note the operation is likely to work on (see [`HINT`]).
+fn hinted_note_id() -> impl Strategy<Value = NoteId> {
+    prop_oneof![
+        12 => HINT..HINT + 8,
+        4 => LIVE..LIVE + 8,
+        1 => 1u64..=12,
+    ]
+}
+
 fn theme_id() -> impl Strategy<Value = ThemeId> {
     prop_oneof![
-        12 => LIVE..LIVE + 4,
+        8 => LIVE..LIVE + 4,
+        4 => HINT..HINT + 4,
         3 => 1u64..=6,
         1 => Just(0u64),
         1 => 7u64..10_000,
@@ -473,14 +1135,34 @@ fn text(max: usize) -> BoxedStrategy<String> {
     .boxed()
 }
 
-/// Every kind of operation. Each arm is boxed: the value trees stay small, which keeps a debug
-/// build fast.
-fn op() -> impl Strategy<Value = Op> {
+/// A moderation reason: usually a few words, sometimes empty, blank, on two lines, at the cap or
+/// just over it.
+fn reason() -> BoxedStrategy<String> {
+    prop_oneof![
+        12 => "[A-Z][a-z ]{0,15}",
+        1 => Just(String::new()),
+        1 => Just("  ".to_owned()),
+        1 => Just("Off\ntopic".to_owned()),
+        1 => (REASON_CHARS..=REASON_CHARS + 1).prop_map(|n| "é".repeat(n)),
+    ]
+    .boxed()
+}
+
+fn create_note() -> BoxedStrategy<CreateNote> {
+    let note_max = limits().note_text_chars;
+    (text(note_max), colour(), coord(WIDTH), coord(HEIGHT))
+        .prop_map(|(text, colour, x, y)| CreateNote { text, colour, x, y })
+        .boxed()
+}
+
+/// The operations participants ask for: notes, themes and dots. Each arm is boxed: the value
+/// trees stay small, which keeps a debug build fast.
+fn participant_op() -> impl Strategy<Value = Op> {
     let l = limits();
     let (note_max, title_max) = (l.note_text_chars, l.theme_title_chars);
+    let note_ref = || note_id().prop_map(|note| NoteRef { note });
     prop_oneof![
-        8 => (text(note_max), colour(), coord(WIDTH), coord(HEIGHT))
-            .prop_map(|(text, colour, x, y)| Op::CreateNote(CreateNote { text, colour, x, y })).boxed(),
+        8 => create_note().prop_map(Op::CreateNote).boxed(),
         2 => (note_id(), text(note_max))
             .prop_map(|(note, text)| Op::EditNote(EditNote { note, text })).boxed(),
         1 => (note_id(), colour())
@@ -501,11 +1183,158 @@ fn op() -> impl Strategy<Value = Op> {
                 Op::SetNoteTheme(SetNoteTheme { note, theme, position })
             })
             .boxed(),
+        5 => note_ref().prop_map(Op::Vote).boxed(),
+        4 => hinted_note_id().prop_map(|note| Op::Unvote(NoteRef { note })).boxed(),
     ]
 }
 
-fn steps() -> impl Strategy<Value = Vec<(Who, Op)>> {
-    prop::collection::vec((who(), op()), 0..=60)
+/// The operations only facilitators may ask for, and the server's `timer_ended`.
+fn facilitator_op() -> impl Strategy<Value = Op> {
+    let note_ref = || note_id().prop_map(|note| NoteRef { note });
+    prop_oneof![
+        3 => prop::sample::select(vec![Writing::Open, Writing::Private])
+            .prop_map(|writing| Op::SetWriting(SetWriting { writing })).boxed(),
+        2 => (
+            prop_oneof![
+                8 => 1..=MAX_TIMER_SECONDS,
+                1 => Just(0),
+                1 => Just(MAX_TIMER_SECONDS + 1),
+                1 => any::<u32>(),
+            ],
+            prop::sample::select(vec![OnEnd::Nothing, OnEnd::Lock]),
+        )
+            .prop_map(|(seconds, on_end)| Op::StartTimer(StartTimer { seconds, on_end })).boxed(),
+        1 => Just(Op::StopTimer(NoFields {})).boxed(),
+        3 => prop::bool::weighted(0.15)
+            .prop_map(|locked| Op::SetLocked(SetLocked { locked })).boxed(),
+        3 => (
+            prop_oneof![8 => 1u32..=4, 1 => Just(0), 1 => Just(MAX_BUDGET), 1 => Just(MAX_BUDGET + 1)],
+            any::<bool>(),
+        )
+            .prop_map(|(budget, show_tallies)| Op::OpenVoting(OpenVoting { budget, show_tallies }))
+            .boxed(),
+        1 => Just(Op::CloseVoting(NoFields {})).boxed(),
+        1 => prop::bool::weighted(0.2)
+            .prop_map(|f| Op::SetTheming(SetTheming {
+                theming: if f { Theming::Facilitators } else { Theming::Everyone },
+            }))
+            .boxed(),
+        3 => prop::option::weighted(0.8, note_id())
+            .prop_map(|note| Op::Spotlight(Spotlight { note })).boxed(),
+        3 => (hinted_note_id(), reason())
+            .prop_map(|(note, reason)| Op::HideNote(Moderate { note, reason })).boxed(),
+        3 => hinted_note_id().prop_map(|note| Op::UnhideNote(NoteRef { note })).boxed(),
+        1 => (hinted_note_id(), reason())
+            .prop_map(|(note, reason)| Op::RemoveNote(Moderate { note, reason })).boxed(),
+        2 => create_note().prop_map(Op::ProxyNote).boxed(),
+        2 => note_ref().prop_map(Op::ProxyVote).boxed(),
+        1 => Just(Op::TimerEnded(NoFields {})).boxed(),
+    ]
+}
+
+fn participant() -> impl Strategy<Value = Who> {
+    let p = |a| Who {
+        actor: Some(a),
+        role: Role::Participant,
+    };
+    prop_oneof![
+        // Mostly one person, so that owners often change their own notes.
+        5 => Just(p("a")),
+        2 => Just(p("b")),
+        2 => Just(p("c")),
+        // An actor without a key: its notes have no owner.
+        1 => Just(Who { actor: None, role: Role::Participant }),
+    ]
+}
+
+const SERVER: Who = Who {
+    actor: None,
+    role: Role::System,
+};
+
+fn facilitator() -> impl Strategy<Value = Who> {
+    let f = |a| Who {
+        actor: Some(a),
+        role: Role::Facilitator,
+    };
+    prop_oneof![3 => Just(f("f")), 1 => Just(f("g")), 1 => Just(SERVER)]
+}
+
+/// One step: mostly participants doing participants' things and facilitators facilitating,
+/// sometimes the other way round, and the server ending timers.
+fn step() -> impl Strategy<Value = (Who, Op)> {
+    prop_oneof![
+        20 => (participant(), participant_op()).boxed(),
+        10 => (facilitator(), facilitator_op()).boxed(),
+        2 => (facilitator(), participant_op()).boxed(),
+        1 => (participant(), facilitator_op()).boxed(),
+        1 => Just((SERVER, Op::TimerEnded(NoFields {}))).boxed(),
+    ]
+}
+
+/// How a facilitator might set a room up before people start: each step sometimes.
+fn setup() -> impl Strategy<Value = Vec<(Who, Op)>> {
+    let f = Who {
+        actor: Some("f"),
+        role: Role::Facilitator,
+    };
+    let open_voting = (prop_oneof![3 => 1u32..=2, 1 => 3u32..=4], any::<bool>()).prop_map(
+        |(budget, show_tallies)| {
+            Op::OpenVoting(OpenVoting {
+                budget,
+                show_tallies,
+            })
+        },
+    );
+    let theme = "[A-Z][a-z]{0,8}".prop_map(|title| Op::CreateTheme(CreateTheme { title }));
+    (
+        prop::option::weighted(0.6, open_voting),
+        prop::option::weighted(
+            0.3,
+            Just(Op::SetWriting(SetWriting {
+                writing: Writing::Private,
+            })),
+        ),
+        prop::option::weighted(
+            0.2,
+            (1..=MAX_TIMER_SECONDS).prop_map(|seconds| {
+                Op::StartTimer(StartTimer {
+                    seconds,
+                    on_end: OnEnd::Lock,
+                })
+            }),
+        ),
+        prop::option::weighted(
+            0.1,
+            Just(Op::SetTheming(SetTheming {
+                theming: Theming::Facilitators,
+            })),
+        ),
+        prop::collection::vec(theme, 0..=2),
+    )
+        .prop_map(move |(voting, writing, timer, theming, themes)| {
+            [voting, writing, timer, theming]
+                .into_iter()
+                .flatten()
+                .chain(themes)
+                .map(|op| (f, op))
+                .collect()
+        })
+}
+
+/// A room (named or anonymous) and a sequence of steps in it. Sequences often open with the
+/// room being set up (voting open, private writing, a timer, themes), so that the steps after
+/// meet those settings early enough.
+fn steps() -> impl Strategy<Value = (bool, Vec<(Who, Op)>)> {
+    (
+        prop::bool::weighted(0.25),
+        setup(),
+        prop::collection::vec(step(), 0..=100),
+    )
+        .prop_map(|(anonymous, mut setup, steps)| {
+            setup.extend(steps);
+            (anonymous, setup)
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,15 +1349,13 @@ fn at(i: usize) -> u64 {
 
 /// Applies every step with `apply`; the final board and the accepted operations with their
 /// contexts, in order, with what each created.
-fn run(steps: &[(Who, Op)]) -> (Board, Vec<(Op, OpContext, Option<u64>)>) {
+fn run(anonymous: bool, steps: &[(Who, Op)]) -> (Board, Vec<(Op, OpContext, Option<u64>)>) {
     let limits = limits();
-    let mut board = Board::new(PROMPT);
+    let mut board = Board::for_room(NAME, PROMPT, anonymous);
     let mut accepted = Vec::new();
     for (i, (who, op)) in steps.iter().enumerate() {
-        let notes: Vec<NoteId> = board.notes.keys().copied().collect();
-        let themes: Vec<ThemeId> = board.themes.keys().copied().collect();
-        let op = resolve(op, &notes, &themes);
-        let ctx = who.ctx(at(i));
+        let op = Targets::of(&board, who).resolve(op);
+        let ctx = who.ctx(at(i), anonymous);
         if let Ok(applied) = board.apply(&op, &ctx, &limits) {
             accepted.push((op, ctx, applied.created));
         }
@@ -540,46 +1367,54 @@ proptest! {
     #![proptest_config(config())]
 
     /// `apply` agrees with the model on every verdict and every field, changes nothing when it
-    /// refuses, and keeps the board's invariants after every operation.
+    /// refuses, and keeps the board's invariants after every operation; every person is shown
+    /// what the model says, and who is told of each change follows the rules.
     #[test]
-    fn apply_agrees_with_the_model(steps in steps()) {
+    fn apply_agrees_with_the_model((anonymous, steps) in steps()) {
         let limits = limits();
-        let mut board = Board::new(PROMPT);
-        let mut model = Model::default();
+        let lookers = lookers();
+        let mut board = Board::for_room(NAME, PROMPT, anonymous);
+        let mut model = Model::new(anonymous);
         for (i, (who, op)) in steps.iter().enumerate() {
-            let (notes, themes) = model.live_ids();
-            let op = &resolve(op, &notes, &themes);
+            let op = &Targets::of(&board, who).resolve(op);
             let before = board.clone();
-            let got = board.apply(op, &who.ctx(at(i)), &limits);
+            let ctx = who.ctx(at(i), anonymous);
+            let got = board.apply(op, &ctx, &limits);
             let want = model.apply(op, who, at(i), &limits);
             match (&got, &want) {
                 (Ok(applied), Ok(created)) => {
                     prop_assert_eq!(applied.created, *created, "step {}: {:?}", i, op);
+                    check_delivery(&before, &board, op, &ctx, *created, &lookers)?;
                 }
                 (Err(e), Err(reason)) => {
-                    prop_assert_eq!(e.reason, *reason, "step {}: {:?}", i, op);
+                    prop_assert_eq!(e.reason, *reason, "step {}: {:?} by {:?}", i, op, who);
                     prop_assert!(!e.message.is_empty());
                     prop_assert_eq!(&board, &before, "step {}: refused but changed", i);
                 }
                 _ => prop_assert!(
                     false,
                     "step {}: {:?} by {:?}: board said {:?}, model said {:?}",
-                    i, op, who.actor, got, want
+                    i, op, who, got, want
                 ),
             }
             if let Err(e) = board.check_invariants(&limits) {
                 prop_assert!(false, "step {}: {:?}: invariant broken: {}", i, op, e);
             }
-            assert_matches(&board, &model)?;
+            assert_matches(&board, &model, &lookers)?;
+        }
+        // A view has no field for an actor key; make sure none slips into another one.
+        for (looker, viewer) in &lookers {
+            let json = serde_json::to_string(&board.view(*viewer)).expect("serialises");
+            prop_assert!(!json.contains("k3y-"), "{:?} is shown an actor key: {}", looker, json);
         }
     }
 
     /// Replaying every accepted operation, with the same context, on a fresh board gives the
     /// same results and the identical board.
     #[test]
-    fn replaying_accepted_operations_rebuilds_the_board(steps in steps()) {
-        let (board, accepted) = run(&steps);
-        let mut replayed = Board::new(PROMPT);
+    fn replaying_accepted_operations_rebuilds_the_board((anonymous, steps) in steps()) {
+        let (board, accepted) = run(anonymous, &steps);
+        let mut replayed = Board::for_room(NAME, PROMPT, anonymous);
         for (i, (op, ctx, created)) in accepted.iter().enumerate() {
             match replayed.replay(op, ctx) {
                 Ok(applied) => prop_assert_eq!(applied.created, *created, "replay {}", i),
@@ -596,8 +1431,8 @@ proptest! {
     /// The board, and every accepted operation, read back from JSON exactly as written (this is
     /// what snapshots, the journal and the wire rely on).
     #[test]
-    fn json_round_trip_is_exact(steps in steps()) {
-        let (board, accepted) = run(&steps);
+    fn json_round_trip_is_exact((anonymous, steps) in steps()) {
+        let (board, accepted) = run(anonymous, &steps);
         let json = serde_json::to_string(&board).unwrap();
         let back: Board = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(&back, &board, "board from {}", json);
@@ -629,9 +1464,11 @@ fn note_position_survives_json_exactly() {
         x: 99.999_999_999_999_99,
         y: 39.430_133_835_633_676,
     });
-    board
-        .apply(&op, &Who { actor: Some("a") }.ctx(1), &limits)
-        .unwrap();
+    let who = Who {
+        actor: Some("a"),
+        role: Role::Participant,
+    };
+    board.apply(&op, &who.ctx(1, false), &limits).unwrap();
     let json = serde_json::to_string(&board).unwrap();
     let back: Board = serde_json::from_str(&json).unwrap();
     assert_eq!(back, board, "read back from {json}");
@@ -654,6 +1491,7 @@ fn situations(
     if verdict.is_err() {
         return out;
     }
+    let note = |id: NoteId| model.notes.iter().find(|n| n.id == id);
     match op {
         Op::DeleteNote(o) if model.theme_of(o.note).is_some() => {
             out.push("deleted a note in a theme".into());
@@ -684,18 +1522,39 @@ fn situations(
                 out.push("put a note at or past the end of a theme".into());
             }
         }
+        Op::CreateNote(_) if model.private_writing => {
+            out.push("wrote a private note".into());
+        }
+        Op::SetWriting(o)
+            if o.writing == Writing::Open && model.notes.iter().any(|n| n.private) =>
+        {
+            out.push("revealed private notes".into());
+        }
+        Op::Vote(_) if model.voting.is_some_and(|(_, show)| !show) => {
+            out.push("voted with the tallies hidden".into());
+        }
+        Op::RemoveNote(o) if note(o.note).is_some_and(|n| n.moderation.is_some()) => {
+            out.push("removed a hidden note".into());
+        }
+        Op::TimerEnded(_) if model.timer.is_some_and(|(_, lock)| lock) => {
+            out.push("a timer locked the board".into());
+        }
+        Op::Spotlight(Spotlight { note: Some(_) }) => out.push("spotlit a note".into()),
         _ => {}
     }
-    let target = match op {
-        Op::EditNote(o) => Some(o.note),
-        Op::RecolourNote(o) => Some(o.note),
-        Op::MoveNote(o) => Some(o.note),
-        _ => None,
-    };
-    let owner = target
-        .and_then(|id| model.notes.iter().find(|n| n.id == id))
-        .and_then(|n| n.owner.as_deref());
-    if owner.is_some() && owner != who.actor {
+    if model.spotlight.is_some() && model.spotlight == op.note() && !matches!(op, Op::Spotlight(_))
+    {
+        out.push(format!("{kind} on the spotlit note"));
+    }
+    if who.role == Role::Facilitator && model.locked && !matches!(op, Op::SetLocked(_)) {
+        out.push("a facilitator changed a locked board".into());
+    }
+    let owner = op
+        .note()
+        .filter(|_| matches!(op, Op::EditNote(_) | Op::RecolourNote(_) | Op::MoveNote(_)))
+        .and_then(note)
+        .and_then(|n| n.owner.clone());
+    if owner.is_some() && owner != who.key() {
         out.push(format!("accepted {kind} by someone else"));
     }
     out
@@ -712,13 +1571,15 @@ fn generators_reach_every_outcome() {
     let strategy = steps();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..config().cases {
-        let steps = strategy.new_tree(&mut runner).unwrap().current();
-        let mut model = Model::default();
+        let (anonymous, steps) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut model = Model::new(anonymous);
+        // Ids are resolved from the board, as in the properties.
+        let mut board = Board::for_room(NAME, PROMPT, anonymous);
         for (i, (who, op)) in steps.iter().enumerate() {
-            let (notes, themes) = model.live_ids();
-            let op = &resolve(op, &notes, &themes);
+            let op = &Targets::of(&board, who).resolve(op);
             let before = model.clone();
             let verdict = model.apply(op, who, at(i), &limits);
+            let _ = board.apply(op, &who.ctx(at(i), anonymous), &limits);
             for s in situations(&before, who, op, &verdict) {
                 *seen.entry(s).or_default() += 1;
             }
@@ -735,7 +1596,24 @@ fn generators_reach_every_outcome() {
         "accepted RenameTheme",
         "accepted DeleteTheme",
         "accepted SetNoteTheme",
+        "accepted Vote",
+        "accepted Unvote",
+        "accepted ProxyVote",
+        "accepted SetWriting",
+        "accepted StartTimer",
+        "accepted StopTimer",
+        "accepted SetLocked",
+        "accepted OpenVoting",
+        "accepted CloseVoting",
+        "accepted SetTheming",
+        "accepted Spotlight",
+        "accepted HideNote",
+        "accepted UnhideNote",
+        "accepted RemoveNote",
+        "accepted ProxyNote",
+        "accepted TimerEnded",
         "accepted MoveNote by someone else",
+        "refused Invalid",
         "refused TextEmpty",
         "refused TextTooLong",
         "refused TextControlCharacters",
@@ -744,12 +1622,24 @@ fn generators_reach_every_outcome() {
         "refused NotYours",
         "refused TooManyNotes",
         "refused TooManyThemes",
+        "refused FacilitatorOnly",
+        "refused Locked",
+        "refused NotAllowed",
+        "refused NoVotesLeft",
         "deleted a note in a theme",
         "deleted a theme holding notes",
         "took a note out of its theme",
         "moved a note within its theme",
         "moved a note to another theme",
         "put a note at or past the end of a theme",
+        "wrote a private note",
+        "revealed private notes",
+        "voted with the tallies hidden",
+        "removed a hidden note",
+        "a timer locked the board",
+        "spotlit a note",
+        "HideNote on the spotlit note",
+        "a facilitator changed a locked board",
     ];
     for s in expected {
         let n = seen.get(s).copied().unwrap_or(0);

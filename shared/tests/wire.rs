@@ -12,7 +12,7 @@
 use bothy_shared::ids::ActorKey;
 use bothy_shared::op::*;
 use bothy_shared::protocol::*;
-use bothy_shared::{Board, BoardView, Limits, NoteId, OpContext, OpId, RejectReason, Role, Viewer};
+use bothy_shared::{Board, Limits, OpContext, OpId, RejectReason, Role, Viewer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -1312,6 +1312,7 @@ fn the_protocol_doc_lists_every_reason_code_and_close_code() {
         close::BAD_JOIN,
         close::JOIN_TIMEOUT,
         close::NO_PONG,
+        close::FACILITATOR_LINK_CHANGED,
         close::NO_SUCH_ROOM,
         close::TOO_SLOW,
     ] {

@@ -523,3 +523,46 @@ async fn a_foreign_origin_cannot_open_an_event_room() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_removed_note_leaves_the_disk_soon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let event = create_event(&server, 1, false).await;
+    let room = event.rooms[0].clone();
+    let mut fac = facilitator(&server, &room, &event.secret).await;
+    let mut p = participant(&server, &room, None).await;
+    const WORDS: &str = "a-full-name-and-a-home-address";
+    let n = p.apply(create_note(WORDS)).await.created.unwrap();
+    fac.apply(Op::RemoveNote(Moderate {
+        note: n,
+        reason: "personal details".into(),
+    }))
+    .await;
+    let dir = tmp.path().join("rooms").join(&room);
+    let on_disk = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.unwrap().path()).ok())
+            .any(|bytes| String::from_utf8_lossy(&bytes).contains(WORDS))
+    };
+    // The room compacts at its next quiet moment; wait for that (bounded), not for a guess.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while on_disk() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removed words are still in the room's files"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The placeholder and the audit entry stay.
+    let (_c, w) = server.joined(&room).await;
+    let note = w
+        .board
+        .unwrap()
+        .notes
+        .into_iter()
+        .find(|x| x.id == n)
+        .unwrap();
+    assert_eq!(note.text, "");
+}
