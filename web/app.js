@@ -18,11 +18,19 @@ function home() {
   connection.hidden = true;
   skip.hidden = true;
   renderHome(main, {
-    join(value) {
-      const code = value.trim().toLowerCase().replace(/\s+/g, '');
-      if (!/^[a-z0-9_-]{4,32}$/.test(code)) return t.badCode;
-      location.assign(`/r/${code}`);
-      return '';
+    // A join code from a card ("K7R-M4X": any case, spaces and dashes ignored), or a room id.
+    async join(value) {
+      const typed = value.trim().replace(/[\s-]+/g, '');
+      if (!/^[A-Za-z0-9_]{4,32}$/.test(typed)) return t.badCode;
+      try {
+        const res = await fetch(`/api/codes/${encodeURIComponent(typed)}`);
+        if (res.ok) { location.assign((await res.json()).link); return ''; }
+      } catch {
+        return t.couldNotJoin;
+      }
+      const room = typed.toLowerCase();
+      if (/^[a-z0-9_]{7,32}$/.test(room)) { location.assign(`/r/${room}`); return ''; }
+      return t.noSuchCode;
     },
     async start(prompt) {
       if (!prompt.trim()) return t.noQuestion;
@@ -31,7 +39,10 @@ function home() {
           method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt }),
         });
         const body = await res.json();
-        if (res.ok) { location.assign(body.path); return ''; }
+        // Whoever starts a board runs it: open it with the facilitator secret (in the fragment,
+        // which is never sent to the server).
+        const secret = new URL(body.facilitator_link, location.href).hash;
+        if (res.ok) { location.assign(`${body.path}${secret}`); return ''; }
         return body.error || t.couldNotStart;
       } catch {
         return t.couldNotStart;
@@ -152,7 +163,13 @@ function board(room) {
   async function facilitate() {
     if (tools || !store.facilitator) return;
     tools = 'loading';
-    const { Facilitation } = await import('./facilitate.js');
+    let Facilitation;
+    try {
+      ({ Facilitation } = await import('./facilitate.js'));
+    } catch {
+      tools = null; // tried again on the next welcome
+      return;
+    }
     tools = new Facilitation({
       send,
       proxyNote(text, colour) {
@@ -190,10 +207,14 @@ function board(room) {
     // Changes to the room itself (lock, voting, spotlight, …) are told by the view, in words.
     const moderation = ['hide_note', 'unhide_note', 'remove_note'].includes(msg.op.kind);
     if (!NOTE_KINDS.has(msg.op.kind) && !(moderation && store.facilitator)) return;
+    // The note this person is on: told in words of its own (the view says when it is deleted),
+    // not also counted in the summary a second later, which would talk over it.
+    const onIt = msg.op.note != null && focused === String(msg.op.note);
+    const moved = msg.op.kind === 'move_note' || msg.op.kind === 'set_note_theme';
+    if (onIt && moved) { announcer.say(t.focusedMoved); return; }
+    if (onIt && msg.op.kind === 'delete_note') return;
     const kind = { create_note: 'added', proxy_note: 'added', delete_note: 'removed' }[msg.op.kind] ?? 'changed';
     announcer.remote(kind);
-    const moved = msg.op.kind === 'move_note' || msg.op.kind === 'set_note_theme';
-    if (moved && focused === String(msg.op.note)) announcer.say(t.focusedMoved);
   }
 
   function onMessage(msg) {
@@ -257,6 +278,14 @@ function board(room) {
     render();
   }
 
+  /** The facilitator link was replaced: forget it and take part as a participant, with the
+   *  whole board again (a participant's board differs from a facilitator's). */
+  function dropSecret() {
+    secret.forget();
+    store.seq = null;
+    view.showNotice(t.badFacilitatorLink);
+  }
+
   socket = new RoomSocket(room, {
     join: () => ({ type: 'join', version: 1, token: identityToken(), last_seq: store.seq, name: settings.name || null,
       ...(secret.value ? { facilitator: secret.value } : {}) }),
@@ -268,13 +297,12 @@ function board(room) {
       if (status === 'offline' && was !== 'offline') announcer.say(t.offline);
       if (status === 'connected' && was === 'offline') announcer.say(t.connected);
     },
+    onClosed(code) {
+      if (code === 4003 && secret.value) dropSecret(); // the link was replaced while connected
+    },
     onFatal(code) {
-      if (code === 4000 && secret.value) {
-        // The facilitator link was replaced: forget it and take part as a participant, with
-        // the whole board again (a participant's board differs from a facilitator's).
-        secret.forget();
-        store.seq = null;
-        view.showNotice(t.badFacilitatorLink);
+      if (code === 4000 && secret.value) { // joined with a link that was replaced
+        dropSecret();
         socket.restart();
         return;
       }

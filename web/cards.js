@@ -6,7 +6,7 @@ import { strings as t } from './strings-events.js';
 import { RoomSocket } from './socket.js';
 import { identityToken } from './store.js';
 import { el } from './view.js';
-import { absolute, eventForPage, facilitatorSecret, groupCode } from './overview.js';
+import { absolute, eventForPage, facilitatorSecret, groupCode, reloadOnNewLink } from './overview.js';
 
 /** Renders the join cards of `event` into `main`. */
 export async function renderCards(main, event) {
@@ -14,6 +14,7 @@ export async function renderCards(main, event) {
   const skip = document.querySelector('.skip');
   if (connection) connection.hidden = true;
   if (skip) skip.hidden = true;
+  reloadOnNewLink();
   const secret = facilitatorSecret(event);
   const ev = await eventForPage(main, event, secret, () => renderCards(main, event));
   if (!ev) return;

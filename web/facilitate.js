@@ -4,10 +4,12 @@
 // Loaded only when the server says this connection is a facilitator, so participants never
 // download it. Owns its own DOM; user text only ever through textContent.
 
-import { strings as t } from './strings.js';
+import { strings as common } from './strings.js';
+import { strings as own } from './strings-facilitate.js';
 import { PALETTE, charLength } from './model.js';
 import { el } from './view.js';
 
+const t = { ...common, ...own };
 const REASON_CHARS = 200; // the server's limit; it checks again
 const MAX_TIMER_SECONDS = 6 * 60 * 60;
 

@@ -12,6 +12,7 @@ import { el } from './view.js';
 
 const FACILITATOR_HEADER = 'X-Bothy-Facilitator';
 const CLOSE_BAD_JOIN = 4000;
+const CLOSE_LINK_CHANGED = 4003;
 const CLOSE_NO_SUCH_ROOM = 4004;
 const LATEST = 3; // notes shown on each room's card
 const ANSWER_MS = 15_000; // how long a room may take to confirm a change
@@ -42,6 +43,14 @@ export function facilitatorSecret(event) {
   } catch {
     return null;
   }
+}
+
+let watching = false;
+/** A facilitator link pasted into this tab changes only the fragment: load the page again for it. */
+export function reloadOnNewLink() {
+  if (watching) return;
+  watching = true;
+  addEventListener('hashchange', () => { if (/[#&]f=/.test(location.hash)) location.reload(); });
 }
 
 export function saveSecret(event, secret) {
@@ -123,6 +132,7 @@ const listOf = (names) => (typeof Intl.ListFormat === 'function'
 export async function renderOverview(main, event) {
   const connection = document.getElementById('connection');
   const skip = document.querySelector('.skip');
+  reloadOnNewLink();
   let secret = facilitatorSecret(event);
   const ev = await eventForPage(main, event, secret, () => renderOverview(main, event));
   if (!ev) { if (skip) skip.hidden = true; if (connection) connection.hidden = true; return; }
@@ -195,30 +205,27 @@ export async function renderOverview(main, event) {
   function controls(prefix, targets, suffix) {
     const btn = (label, onclick, cls) => el('button', { type: 'button', class: cls, onclick }, label,
       suffix && el('span', { class: 'visually-hidden', text: suffix }));
-    const error = el('p', { class: 'error', id: `${prefix}-error`, role: 'alert' });
-    const bad = (input, message) => {
-      error.textContent = message;
+    // Each number's error shows right under it, and is read out when it appears.
+    const errorFor = (input) => document.getElementById(`${input.id}-error`);
+    const whole = (input, min, max, message) => {
+      const v = Number(input.value.trim());
+      const good = input.value.trim() !== '' && Number.isInteger(v) && v >= min && v <= max;
+      errorFor(input).textContent = good ? '' : message;
+      if (good) { input.removeAttribute('aria-invalid'); return v; }
       input.setAttribute('aria-invalid', 'true');
       input.focus();
       return null;
     };
-    const ok = (input) => { error.textContent = ''; input.removeAttribute('aria-invalid'); };
-    const whole = (input, min, max, message) => {
-      const v = Number(input.value.trim());
-      if (!input.value.trim() || !Number.isInteger(v) || v < min || v > max) return bad(input, message);
-      ok(input);
-      return v;
-    };
 
     const minutes = el('input', {
       id: `${prefix}-minutes`, type: 'number', min: '1', max: '360', step: '1', inputmode: 'numeric', value: '5',
-      class: 'ev-number', 'aria-describedby': `${prefix}-error`,
+      class: 'ev-number', 'aria-describedby': `${prefix}-minutes-error`,
     });
     const onEnd = (value, label, checked) => el('label', { class: 'ev-choice' },
       el('input', { type: 'radio', name: `${prefix}-on-end`, value, checked }), label);
     const dots = el('input', {
       id: `${prefix}-dots`, type: 'number', min: '1', max: '99', step: '1', inputmode: 'numeric', value: '3',
-      class: 'ev-number', 'aria-describedby': `${prefix}-error`,
+      class: 'ev-number', 'aria-describedby': `${prefix}-dots-error`,
     });
     const tallies = el('input', { id: `${prefix}-tallies`, type: 'checkbox' });
     const box = el('div', { class: 'ev-controls' });
@@ -228,6 +235,7 @@ export async function renderOverview(main, event) {
         btn(t.reveal, () => send(targets(), { kind: 'set_writing', writing: 'open' }, t.done.reveal))),
       el('fieldset', { class: 'ev-group' }, el('legend', { text: t.timerLegend }),
         el('label', { for: minutes.id, text: t.minutes }), minutes,
+        el('p', { class: 'error', id: `${minutes.id}-error`, role: 'alert' }),
         el('fieldset', { class: 'ev-choices' }, el('legend', { text: t.atZero }),
           onEnd('nothing', t.doNothing, true), onEnd('lock', t.lockBoard, false)),
         btn(t.startTimer, () => {
@@ -242,6 +250,7 @@ export async function renderOverview(main, event) {
         btn(t.unlock, () => send(targets(), { kind: 'set_locked', locked: false }, t.done.unlock))),
       el('fieldset', { class: 'ev-group' }, el('legend', { text: t.votingLegend }),
         el('label', { for: dots.id, text: t.dots }), dots,
+        el('p', { class: 'error', id: `${dots.id}-error`, role: 'alert' }),
         el('label', { class: 'ev-choice' }, tallies, t.showTallies),
         btn(t.openVoting, () => {
           const d = whole(dots, 1, 99, t.badDots);
@@ -252,7 +261,6 @@ export async function renderOverview(main, event) {
       el('fieldset', { class: 'ev-group' }, el('legend', { text: t.themesLegend }),
         btn(t.themingEveryone, () => send(targets(), { kind: 'set_theming', theming: 'everyone' }, t.done.themingEveryone)),
         btn(t.themingFacilitators, () => send(targets(), { kind: 'set_theming', theming: 'facilitators' }, t.done.themingFacilitators))),
-      error,
     );
     return box;
   }
@@ -294,10 +302,13 @@ export async function renderOverview(main, event) {
   });
   changeNo.addEventListener('click', () => { closeConfirm(); change.focus(); });
   confirm.addEventListener('keydown', (e) => { if (e.key === 'Escape') { closeConfirm(); change.focus(); } });
-  let changing = false;
+  // While the link is being changed the server closes this page's sockets too (the old secret
+  // is gone); they join again with the new one once it is here.
+  let rotation = null;
   changeYes.addEventListener('click', async () => {
-    if (changing) return;
-    changing = true;
+    if (rotation) return;
+    let finished;
+    rotation = new Promise((resolve) => { finished = resolve; });
     linkStatus.textContent = t.changing;
     try {
       const res = await fetch(`/api/events/${encodeURIComponent(ev.event)}/secret`, {
@@ -319,7 +330,8 @@ export async function renderOverview(main, event) {
     } catch {
       linkStatus.textContent = t.couldNotChange;
     } finally {
-      changing = false;
+      rotation = null;
+      finished();
     }
   });
 
@@ -368,7 +380,7 @@ export async function renderOverview(main, event) {
     nodes.timer = timer;
     const latest = notes.sort((a, b) => b.id - a.id).slice(0, LATEST);
     nodes.live.replaceChildren(
-      el('p', { class: 'ev-counts', text: `${t.people(others)}${t.notCountingYou} · ${t.noteCount(counted)}` }),
+      el('p', { class: 'ev-counts' }, el('span', { text: t.noteCount(counted) }), el('span', { text: `${t.people(others)}${t.notCountingYou}` })),
       el('ul', { class: 'ev-state' },
         el('li', { text: state.writing === 'private' ? t.writingPrivate : t.writingOpen }),
         el('li', { text: state.locked ? t.locked : t.unlocked }),
@@ -497,7 +509,10 @@ export async function renderOverview(main, event) {
   // --- One facilitator connection per room
   for (const room of rooms) {
     room.socket = new RoomSocket(room.room, {
-      join: () => ({ type: 'join', version: 1, token: identityToken(), last_seq: null, name: null, facilitator: secret }),
+      join: () => {
+        room.joinedWith = secret;
+        return { type: 'join', version: 1, token: identityToken(), last_seq: null, name: null, facilitator: secret };
+      },
       onMessage: (msg) => onMessage(room, msg),
       onStatus(status) {
         room.status = status;
@@ -507,6 +522,13 @@ export async function renderOverview(main, event) {
       },
       onFatal(code) {
         failPending(room, t.notConnected);
+        // The link was replaced (4003), or a join raced with this page replacing it: join again
+        // with the secret this page has once the change is done. If someone else replaced it,
+        // that join is refused (4000) and the page says the link no longer works.
+        if (code === CLOSE_LINK_CHANGED || (code === CLOSE_BAD_JOIN && (rotation || room.joinedWith !== secret))) {
+          (rotation ?? Promise.resolve()).then(() => room.socket.restart());
+          return;
+        }
         if (code === CLOSE_BAD_JOIN) {
           // The secret no longer works (it was replaced elsewhere): nothing here can be run.
           stopAll();

@@ -111,11 +111,16 @@ export function renderPlan(main) {
     announce(t.roomRemoved(index + 1, rooms.length));
   }
 
+  // A problem with one field shows under that field (where the focus goes) and in the alert
+  // above the button (which is read out).
+  const fieldError = el('p', { class: 'error', id: 'plan-field-error' });
+
   function clearError() {
     error.textContent = '';
+    fieldError.remove();
     for (const bad of form.querySelectorAll('[aria-invalid]')) {
       bad.removeAttribute('aria-invalid');
-      const ids = (bad.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== 'plan-error');
+      const ids = (bad.getAttribute('aria-describedby') ?? '').split(' ').filter((id) => id && id !== fieldError.id);
       if (ids.length) bad.setAttribute('aria-describedby', ids.join(' ')); else bad.removeAttribute('aria-describedby');
     }
   }
@@ -124,8 +129,10 @@ export function renderPlan(main) {
     clearError();
     error.textContent = message;
     if (field) {
+      fieldError.textContent = message;
+      field.after(fieldError);
       field.setAttribute('aria-invalid', 'true');
-      field.setAttribute('aria-describedby', `${field.getAttribute('aria-describedby') ?? ''} plan-error`.trim());
+      field.setAttribute('aria-describedby', `${field.getAttribute('aria-describedby') ?? ''} ${fieldError.id}`.trim());
       field.focus();
     }
   }

@@ -9,7 +9,8 @@ export class RoomSocket {
    * @param {string} room
    * @param {{join: () => object, onMessage: (msg: object) => void,
    *          onStatus: (status: 'connecting'|'connected'|'reconnecting'|'offline') => void,
-   *          onFatal: (code: number, reason: string) => void}} hooks
+   *          onFatal: (code: number, reason: string) => void,
+   *          onClosed?: (code: number) => void}} hooks  onClosed: any other close, before reconnecting
    */
   constructor(room, hooks) {
     this.room = room;
@@ -48,6 +49,8 @@ export class RoomSocket {
         this.hooks.onFatal(e.code, e.reason);
         return;
       }
+      // E.g. 4003, the facilitator link was replaced: the page may change what it joins with.
+      this.hooks.onClosed?.(e.code);
       if (!navigator.onLine) { this.hooks.onStatus('offline'); return; }
       this.hooks.onStatus('reconnecting');
       // Backoff with jitter: 0.5 s, 1 s, 2 s … up to 10 s.

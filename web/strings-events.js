@@ -148,7 +148,6 @@ export const strings = {
   copyLink: 'Copy link',
   copyLinkFor: (name) => ` for ${name}`,
   joinCode: 'Join code',
-  prompt: 'Prompt',
   controlsFor: (name) => `Controls for ${name}`,
   people: (n) => (n === 1 ? '1 person here' : `${n} people here`),
   notCountingYou: ', not counting you',

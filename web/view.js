@@ -38,7 +38,7 @@ export function renderHome(main, { join, start }) {
     el('p', { text: t.homeIntro }),
     el('section', { 'aria-labelledby': 'join-h' },
       el('h2', { id: 'join-h', text: t.joinHeading }),
-      el('form', { onsubmit: (e) => { e.preventDefault(); codeError.textContent = join(code.value) || ''; } },
+      el('form', { onsubmit: async (e) => { e.preventDefault(); codeError.textContent = (await join(code.value)) || ''; } },
         ...field('code', t.boardCode, code, t.boardCodeHint), codeError,
         el('button', { type: 'submit', text: t.join }))),
     el('section', { 'aria-labelledby': 'start-h' },
@@ -59,9 +59,15 @@ export function renderNoRoom(main) {
 export class Announcer {
   constructor(node) { this.node = node; this.counts = { added: 0, changed: 0, removed: 0 }; this.timer = null; }
   say(text) {
-    // Clear first so the same words twice are still read out.
+    // Words said before the last ones were shown are kept with them (the latest few), not lost.
+    if (this.waiting) {
+      if (!this.waiting.includes(text)) this.waiting = [...this.waiting, text].slice(-3);
+      return;
+    }
+    this.waiting = [text];
+    // Clear first, and set a moment later, so the same words twice are still read out.
     this.node.textContent = '';
-    requestAnimationFrame(() => { this.node.textContent = text; });
+    setTimeout(() => { this.node.textContent = this.waiting.join(' '); this.waiting = null; }, 50);
   }
   remote(kind) {
     this.counts[kind] += 1;

@@ -53,7 +53,8 @@ test('the home page has no axe violations', async () => {
 });
 
 test('the "no such board" page has no axe violations', async () => {
-  const p = await openParticipant(browser, server);
+  // The page is served with status 404, which Chromium reports in the console.
+  const p = await openParticipant(browser, server, { allowConsole: [/status of 404 \(Not Found\)/] });
   try {
     await p.page.goto(`${server.url}/r/no-such-board`);
     await p.page.getByRole('heading', { level: 1 }).filter({ hasText: /no board/i }).waitFor();

@@ -64,9 +64,29 @@ async function stateSays(page, re) {
   await page.locator('.room-state li').filter({ hasText: re }).first().waitFor();
 }
 
-/** Waits until the announcer has said something matching `re`. */
+// Runs in every page: keeps everything the announcer says, so a test can wait for words that
+// were on screen for less time than a polling interval.
+function recordAnnouncements() {
+  window.__said = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const node = document.getElementById('announcer');
+    if (!node) return;
+    new MutationObserver(() => { if (node.textContent) window.__said.push(node.textContent); })
+      .observe(node, { childList: true, characterData: true, subtree: true });
+  });
+}
+
+/** A person in their own browser context, whose announcements are recorded. */
+async function person(options) {
+  const p = await openParticipant(browser, server, options);
+  await p.context.addInitScript(recordAnnouncements);
+  return p;
+}
+
+/** Waits until the announcer has said something matching `re` (since the page loaded). */
 async function announced(page, re) {
-  await page.locator('#announcer').filter({ hasText: re }).waitFor({ state: 'attached' });
+  await page.waitForFunction(([source, flags]) => (window.__said ?? []).some((s) => new RegExp(source, flags).test(s)),
+    [re.source, re.flags], { timeout: 10_000 });
 }
 
 async function shot(page, name) {
@@ -78,9 +98,9 @@ async function shot(page, name) {
 test('private writing: a participant never sees another participant\'s note until the facilitator reveals it', async () => {
   const prompt = 'What should the library stock more of?';
   const ev = await createEvent({ prompt });
-  const f = await openParticipant(browser, server);
-  const a = await openParticipant(browser, server);
-  const b = await openParticipant(browser, server);
+  const f = await person();
+  const a = await person();
+  const b = await person();
   // Every frame B's page receives, to show the words never reach it before the reveal.
   const framesToB = [];
   b.page.on('websocket', (ws) => ws.on('framereceived', (fr) => framesToB.push(String(fr.payload))));
@@ -126,8 +146,8 @@ test('private writing: a participant never sees another participant\'s note unti
 test('every facilitator control on the room page works with the keyboard alone', async () => {
   const prompt = 'What would help new volunteers settle in?';
   const ev = await createEvent({ prompt });
-  const f = await openParticipant(browser, server);
-  const p = await openParticipant(browser, server);
+  const f = await person();
+  const p = await person();
   const { page } = f;
   const press = async (target, key = 'Enter', options = {}) => {
     await tabTo(page, target, options);
@@ -257,8 +277,8 @@ test('every facilitator control on the room page works with the keyboard alone',
 /** Puts a room into a busy state: a hidden note, a spotlight, voting open, a running timer. */
 async function busyRoom(prompt) {
   const ev = await createEvent({ prompt, name: 'Housing' });
-  const f = await openParticipant(browser, server);
-  const p = await openParticipant(browser, server);
+  const f = await person();
+  const p = await person();
   await openBoard(p.page, ev.url, prompt);
   await chooseView(p.page, 'List');
   for (const [text, colour] of [['Repairs take too long', 'Yellow'], ['Damp in the flats on Hill Street', 'Blue'], ['Something unkind', 'Pink']]) {
@@ -328,8 +348,8 @@ test('axe finds nothing on the facilitator\'s and a participant\'s view of a bus
 test('a timer counts down, and at zero the board locks for participants', async () => {
   const prompt = 'One word for today?';
   const ev = await createEvent({ prompt });
-  const f = await openParticipant(browser, server);
-  const p = await openParticipant(browser, server);
+  const f = await person();
+  const p = await person();
   try {
     await openBoard(p.page, ev.url, prompt);
     await openAsFacilitator(f.page, ev, prompt);
@@ -370,7 +390,7 @@ test('a timer counts down, and at zero the board locks for participants', async 
 test('an anonymous room says so and asks for no name; a named room offers the name field', async () => {
   const anon = await createEvent({ prompt: 'Anonymous question', anonymous: true });
   const named = await createEvent({ prompt: 'Named question', anonymous: false });
-  const p = await openParticipant(browser, server);
+  const p = await person();
   try {
     await openBoard(p.page, anon.url, 'Anonymous question');
     await p.page.getByText(/^This board is anonymous\. Nobody — not the facilitators either — sees your name/).waitFor();
@@ -384,14 +404,37 @@ test('an anonymous room says so and asks for no name; a named room offers the na
   }
 });
 
-test('a facilitator link that was replaced says so and the page carries on as a participant', async () => {
-  const prompt = 'What went well?';
-  const ev = await createEvent({ prompt });
+/** Replaces the event's facilitator secret through the API. */
+async function rotate(ev) {
   const res = await fetch(`${server.url}/api/events/${ev.event}/secret`, {
     method: 'POST', headers: { 'X-Bothy-Facilitator': ev.secret },
   });
   assert.equal(res.status, 200);
-  const f = await openParticipant(browser, server, { allowConsole: [/WebSocket/] });
+}
+
+test('a facilitator whose link is replaced while the room is open is told, and carries on as a participant', async () => {
+  const prompt = 'What could be simpler?';
+  const ev = await createEvent({ prompt });
+  const f = await person();
+  try {
+    await openAsFacilitator(f.page, ev, prompt);
+    await rotate(ev);
+    await f.page.getByRole('alert').filter({ hasText: 'This facilitator link is not valid any more.' }).waitFor();
+    await controls(f.page).waitFor({ state: 'detached' });
+    await connected(f.page);
+    assert.equal(await f.page.evaluate((room) => localStorage.getItem(`bothy.facilitator.${room}`), ev.room), null);
+    await f.page.getByText('You are a facilitator in this room.', { exact: false }).waitFor({ state: 'detached' });
+    f.assertClean();
+  } finally {
+    await f.close();
+  }
+});
+
+test('a facilitator link that was replaced says so and the page carries on as a participant', async () => {
+  const prompt = 'What went well?';
+  const ev = await createEvent({ prompt });
+  await rotate(ev);
+  const f = await person({ allowConsole: [/WebSocket/] });
   try {
     await f.page.goto(ev.facilitatorUrl);
     await f.page.getByText('This facilitator link is not valid any more.', { exact: false }).waitFor();
@@ -412,8 +455,8 @@ test('a facilitator link that was replaced says so and the page carries on as a 
 test('a participant cannot do what the lock forbids, and their refused note comes back to the composer', async () => {
   const prompt = 'Locked board';
   const ev = await createEvent({ prompt });
-  const f = await openParticipant(browser, server);
-  const p = await openParticipant(browser, server);
+  const f = await person();
+  const p = await person();
   try {
     await openBoard(p.page, ev.url, prompt);
     await chooseView(p.page, 'List');

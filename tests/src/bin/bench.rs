@@ -11,6 +11,7 @@
 //! ```sh
 //! cargo build --release && target/release/bench                # what `make bench` runs
 //! target/release/bench --only S1,S5 --repeats 1 --secs 4       # a quick look
+//! target/release/bench --only S6 --repeats 1                    # load without harm alone
 //! ```
 
 use bothy_tests::bench::{median, mono_ns, proc_sample};
@@ -28,13 +29,14 @@ use std::time::{Duration, Instant};
     about = "Bothy against the bare relay: fan-out, capacity, joins"
 )]
 struct Args {
-    /// Scenarios to run, comma-separated (default: all of S1,S1b,S2,S3,S4,S5).
+    /// Scenarios to run, comma-separated (default: all of S1,S1b,S2,S3,S4,S5,S6).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Runs of each scenario on each server; the table shows medians.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
-    /// Seconds in each fan-out scenario's measured window (after the warm-up).
+    /// Seconds in each fan-out scenario's measured window (after the warm-up), and in each of
+    /// S6's phases.
     #[arg(long, default_value_t = 8.0)]
     secs: f64,
     #[arg(long, default_value_t = 2.0)]
@@ -83,6 +85,9 @@ enum Kind {
     Idle,
     /// A full board and many joining at once (`loadgen join`, Bothy only).
     Join { clients: usize, notes: u64 },
+    /// One room's latency unloaded and under three kinds of abuse (`loadgen harm`, Bothy
+    /// only: the relay has no limits to test).
+    Harm { clients: usize, rate: f64 },
 }
 
 struct Scenario {
@@ -91,7 +96,7 @@ struct Scenario {
     kind: Kind,
 }
 
-const SCENARIOS: [Scenario; 6] = [
+const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "S1",
         what: "10 rooms x 50 clients, 1 op/s each (24,500 deliveries/s)",
@@ -139,6 +144,15 @@ const SCENARIOS: [Scenario; 6] = [
         kind: Kind::Join {
             clients: 200,
             notes: 2000,
+        },
+    },
+    Scenario {
+        name: "S6",
+        what: "1 room x 50 clients, 1 op/s each: unloaded, then with a flooder, with a slow \
+               reader, and while 500 sockets are opened from 127.0.0.1",
+        kind: Kind::Harm {
+            clients: 50,
+            rate: 1.0,
         },
     },
 ];
@@ -568,6 +582,44 @@ fn run_join(ctx: &Ctx, clients: usize, notes: u64) -> Result<Value, String> {
     Ok(result)
 }
 
+/// S6: starts Bothy with its default limits (20 messages a second per connection, bursts of
+/// 40; 200 sockets per address; a queue of 256 messages; a 10 s write timeout) and runs
+/// `loadgen harm` against it. The active clients connect from `127.NET.0.1`, so the 500
+/// sockets of the last attack, from 127.0.0.1, meet the per-address cap alone.
+fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
+    let mut s = start_server(&ctx.bins, Server::Bothy, &ctx.log)?;
+    let args: Vec<String> = [
+        "harm",
+        "--addr",
+        &s.addr.to_string(),
+        "--server-pid",
+        &s.pid().to_string(),
+        "--clients",
+        &clients.to_string(),
+        "--rate",
+        &rate.to_string(),
+        "--warmup-secs",
+        &ctx.args.warmup_secs.to_string(),
+        "--secs",
+        &ctx.args.secs.to_string(),
+        "--slow-limit-secs",
+        &HARM_SLOW_LIMIT_SECS.to_string(),
+        "--source-net",
+        &ctx.next_net(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let limit = Duration::from_secs_f64(
+        ctx.args.warmup_secs + 4.0 * ctx.args.secs + HARM_SLOW_LIMIT_SECS + 90.0,
+    );
+    let mut result = loadgen(&ctx.bins, &args, &ctx.log, limit)?;
+    result["clean_exit"] = json!(s.stop());
+    Ok(result)
+}
+
+/// How long S6 waits for Bothy to drop the slow reader.
+const HARM_SLOW_LIMIT_SECS: f64 = 20.0;
+
 /// A number at a JSON path like `fanout.p99_us`.
 fn at(v: &Value, path: &str) -> Option<f64> {
     path.split('.').try_fold(v, |v, k| v.get(k))?.as_f64()
@@ -651,6 +703,7 @@ fn fmt(v: f64, unit: &str) -> String {
         "ms" => format!("{:.2} ms", v / 1000.0), // values are kept in µs
         "µs" => format!("{v:.1} µs"),
         "KiB" => format!("{v:.1} KiB"),
+        "MiB" => format!("{v:.1} MiB"),
         "/s" => format!("{}/s", thousands(v)),
         "s" => format!("{v:.2} s"),
         "B" => format!("{} B", thousands(v)),
@@ -880,7 +933,188 @@ fn rows_for(name: &str, kind: Kind, bothy: &[Value], relay: &[Value]) -> Vec<Row
             },
             row("bytes per welcome", "welcome_bytes_mean", "B", Target::None),
         ],
+        (_, Kind::Harm { .. }) => harm_rows(name, bothy, &row),
     }
+}
+
+/// S6's rows: the others' latency in each phase and its ratio to the unloaded phase of the
+/// same run (the issue's bar: within 20 %), and what each attacker got.
+fn harm_rows(
+    name: &str,
+    bothy: &[Value],
+    row: &dyn Fn(&str, &str, &'static str, Target) -> Row,
+) -> Vec<Row> {
+    let within = Target::AtMost(1.2);
+    let mut rows = vec![Row {
+        scenario: name.to_owned(),
+        figure: "lost deliveries to the 50 (all repeats)".into(),
+        bothy: (!bothy.is_empty()).then(|| bothy.iter().filter_map(|r| at(r, "lost")).sum()),
+        relay: None,
+        unit: "",
+        target: Target::AtMost(0.0),
+    }];
+    rows.push(row(
+        "unloaded: others' fan-out p50",
+        "phases.unloaded.fanout.p50_us",
+        "ms",
+        Target::None,
+    ));
+    rows.push(row(
+        "unloaded: others' fan-out p99",
+        "phases.unloaded.fanout.p99_us",
+        "ms",
+        Target::None,
+    ));
+    let latency = |rows: &mut Vec<Row>, label: &str, phase: &str| {
+        let p = |k: &str| format!("phases.{phase}.{k}");
+        rows.push(row(
+            &format!("{label}: others' fan-out p50"),
+            &p("fanout.p50_us"),
+            "ms",
+            Target::None,
+        ));
+        rows.push(row(
+            &format!("{label}: others' fan-out p99"),
+            &p("fanout.p99_us"),
+            "ms",
+            Target::None,
+        ));
+        rows.push(row(
+            &format!("{label}: others' p50 ÷ unloaded"),
+            &p("ratio_to_unloaded.p50"),
+            "×",
+            within,
+        ));
+        rows.push(row(
+            &format!("{label}: others' p99 ÷ unloaded"),
+            &p("ratio_to_unloaded.p99"),
+            "×",
+            within,
+        ));
+    };
+    let flood = "(a) flooder";
+    latency(&mut rows, flood, "flood");
+    let f = |k: &str| format!("phases.flood.attacker.{k}");
+    rows.push(row(
+        &format!("{flood}: messages sent per second"),
+        &f("sent_per_s"),
+        "/s",
+        Target::None,
+    ));
+    rows.push(row(
+        &format!("{flood}: refused as rate_limited"),
+        &f("rate_limited"),
+        "",
+        Target::None,
+    ));
+    rows.push(row(
+        &format!("{flood}: ops applied per second"),
+        &f("applied_per_s"),
+        "/s",
+        Target::None,
+    ));
+    rows.push(row(
+        &format!("{flood}: connections (closed with 4008, it reconnects)"),
+        &f("connections"),
+        "",
+        Target::None,
+    ));
+    rows.push(row(
+        &format!("{flood}: applied beyond 40 + 20/s per connection"),
+        &f("applied_over_allowed"),
+        "",
+        Target::AtMost(0.0),
+    ));
+    rows.push(row(
+        &format!("{flood}: applied beyond 40 + 20/s for the client"),
+        &f("applied_over_one_connection"),
+        "",
+        Target::AtMost(0.0),
+    ));
+    let slow = "(b) slow reader";
+    let sr = |k: &str| format!("phases.slow_reader.attacker.{k}");
+    rows.push(row(
+        &format!("{slow}: closed by the room (4008) after"),
+        &sr("closed_by_room_after_secs"),
+        "s",
+        Target::None,
+    ));
+    // Not dropped within the limit counts as the limit (a miss, not a blank).
+    let gone: Vec<f64> = bothy
+        .iter()
+        .filter_map(|r| {
+            at(r, &sr("connection_gone_after_secs")).or_else(|| at(r, &sr("limit_secs")))
+        })
+        .collect();
+    rows.push(Row {
+        scenario: name.to_owned(),
+        figure: format!(
+            "{slow}: connection dropped after (from its last read; limit {HARM_SLOW_LIMIT_SECS} s)"
+        ),
+        bothy: median(&gone),
+        relay: None,
+        unit: "s",
+        target: Target::AtMost(10.0),
+    });
+    rows.push(row(
+        &format!("{slow}: bytes waiting for it in socket buffers"),
+        &sr("bytes_waiting"),
+        "B",
+        Target::None,
+    ));
+    latency(&mut rows, slow, "slow_reader");
+    let socks = "(c) 500 sockets from 127.0.0.1";
+    let sk = |k: &str| format!("phases.sockets.attacker.{k}");
+    rows.push(row(
+        &format!("{socks}: admitted (cap 200; nothing else uses that address)"),
+        &sk("admitted"),
+        "",
+        Target::AtMost(200.0),
+    ));
+    rows.push(row(
+        &format!("{socks}: refused with HTTP 429"),
+        &sk("refused_429"),
+        "",
+        Target::AtLeast(300.0),
+    ));
+    rows.push(row(
+        &format!("{socks}: server RSS growth while they are open"),
+        &sk("server_rss_growth_mib"),
+        "MiB",
+        Target::None,
+    ));
+    rows.push(row(
+        &format!("{socks}: bytes per welcome they got"),
+        &sk("welcome_bytes_max"),
+        "B",
+        Target::None,
+    ));
+    latency(&mut rows, socks, "sockets");
+    rows.push(row(
+        "after the attacks: others' p99 ÷ unloaded",
+        "phases.after.ratio_to_unloaded.p99",
+        "×",
+        Target::None,
+    ));
+    rows.push(row(
+        "others closed as too slow (4008), reconnected",
+        "kicked",
+        "",
+        Target::None,
+    ));
+    rows.push(row(
+        "other programs on the VM (cores busy, busiest phase)",
+        "other_cpu_util_max",
+        "cores",
+        Target::None,
+    ));
+    rows.push(row(
+        "host steal time (cores, busiest phase)",
+        "steal_util_max",
+        "cores",
+        Target::None,
+    ));
+    rows
 }
 
 fn print_table(rows: &[Row]) -> String {
@@ -970,7 +1204,7 @@ fn run() -> Result<(), String> {
         })
         .collect();
     if wanted.is_empty() {
-        return Err("no such scenario; choose from S1,S1b,S2,S3,S4,S5".into());
+        return Err("no such scenario; choose from S1,S1b,S2,S3,S4,S5,S6".into());
     }
     let ctx = Ctx {
         bins,
@@ -983,7 +1217,7 @@ fn run() -> Result<(), String> {
     let mut scenarios = Map::new();
     for sc in wanted {
         let servers: &[Server] = match sc.kind {
-            Kind::Join { .. } => &[Server::Bothy],
+            Kind::Join { .. } | Kind::Harm { .. } => &[Server::Bothy],
             _ => &[Server::Bothy, Server::Relay],
         };
         let mut runs: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
@@ -1007,6 +1241,7 @@ fn run() -> Result<(), String> {
                     } => run_fanout(&ctx, server, rooms, per_room, rate),
                     Kind::Idle => run_idle(&ctx, server, repeat),
                     Kind::Join { clients, notes } => run_join(&ctx, clients, notes),
+                    Kind::Harm { clients, rate } => run_harm(&ctx, clients, rate),
                 };
                 match result {
                     Ok(v) => {

@@ -6,6 +6,7 @@
 //! loadgen run  --addr 127.0.0.1:8080 --mode bothy --rooms 10 --clients-per-room 50 --rate 1 --source-net 11
 //! loadgen idle --addr 127.0.0.1:8080 --room-ids ROOM1,ROOM2 --clients 5000 --source-net 12
 //! loadgen join --addr 127.0.0.1:8080 --clients 200 --notes 2000
+//! loadgen harm --addr 127.0.0.1:8080 --source-net 13 --server-pid "$(pgrep -n bothy)"
 //! ```
 //!
 //! # How `run` measures
@@ -28,6 +29,7 @@
 
 #![recursion_limit = "256"]
 
+mod harm;
 mod ws;
 
 use bothy_shared::protocol;
@@ -69,6 +71,9 @@ enum Command {
     Idle(IdleArgs),
     /// Many clients joining one full board at the same moment (Bothy only).
     Join(JoinArgs),
+    /// Load without harm: one room's latency unloaded, then with a flooder, a slow reader and
+    /// 500 sockets from one address (Bothy only).
+    Harm(harm::HarmArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,6 +176,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(a) => run(a).await,
             Command::Idle(a) => idle(a).await,
             Command::Join(a) => join_storm(a).await,
+            Command::Harm(a) => harm::harm(a).await,
         }
     });
     match result {
@@ -281,7 +287,7 @@ const SEED_PER_CLIENT: u64 = 30;
 
 /// Creates `count` notes in a Bothy room, 30 at a time from short-lived clients one after
 /// another, and returns the first note's id (the notes' ids follow on from it).
-async fn seed_notes(addr: SocketAddr, room: &str, count: u64) -> io::Result<u64> {
+async fn seed_notes_in(addr: SocketAddr, room: &str, count: u64) -> io::Result<u64> {
     let mut first = None;
     let mut done = 0;
     while done < count {
@@ -294,17 +300,14 @@ async fn seed_notes(addr: SocketAddr, room: &str, count: u64) -> io::Result<u64>
 }
 
 /// One seeding client: joins, creates notes `from..from + count`, waits until all are applied.
-/// Returns the board's `next_note_id` at its welcome.
+/// Returns the lowest id they were given (each `applied` says what it `created`; the notes of
+/// one seeding client get consecutive ids, as nobody else creates notes meanwhile).
 async fn seed_some(addr: SocketAddr, room: &str, from: u64, count: u64) -> io::Result<u64> {
     let (mut reader, mut writer) =
         ws::connect(addr, &format!("/ws/{room}"), None, 64 * 1024).await?;
     writer.send_text(join_message().as_bytes()).await?;
-    let next_id = reader
-        .until_text(br#"{"type":"welcome""#, |p| {
-            number_after(p, br#""next_note_id":"#)
-        })
-        .await?
-        .ok_or_else(|| io::Error::other("the welcome has no board"))?;
+    reader.until_text(br#"{"type":"welcome""#, |_| ()).await?;
+    let mut first_id: Option<u64> = None;
     let mut text = String::new();
     for i in from..from + count {
         text.clear();
@@ -321,7 +324,10 @@ async fn seed_some(addr: SocketAddr, room: &str, from: u64, count: u64) -> io::R
     while applied < count {
         match reader.next().await? {
             Some(f) if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"applied""#) => {
-                applied += 1
+                applied += 1;
+                let id = number_after(f.payload, br#""created":"#)
+                    .ok_or_else(|| io::Error::other("an applied create has no `created` id"))?;
+                first_id = Some(first_id.map_or(id, |f| f.min(id)));
             }
             Some(f) if f.opcode == OP_TEXT && f.payload.starts_with(br#"{"type":"rejected""#) => {
                 return Err(io::Error::other(format!(
@@ -339,7 +345,7 @@ async fn seed_some(addr: SocketAddr, room: &str, from: u64, count: u64) -> io::R
             None => return Err(io::Error::other("closed while seeding")),
         }
     }
-    Ok(next_id)
+    first_id.ok_or_else(|| io::Error::other("no seed note was created"))
 }
 
 /// Where clients connect from: Bothy admits only so many sockets per address (200 by
@@ -388,6 +394,9 @@ struct Plan {
     w1: u64,
     /// Seeded notes: the first id and how many (targets of `move_note`).
     notes: (u64, u64),
+    /// Keep every delivery with its intended send time (`harm` splits them into phases
+    /// afterwards).
+    timeline: bool,
 }
 
 impl Plan {
@@ -462,6 +471,8 @@ struct Shared {
     plan: OnceLock<Plan>,
     counters: Counters,
     stop: CancellationToken,
+    /// Senders stop here, before their planned last op (`harm` ends when its phases do).
+    stop_sending: CancellationToken,
 }
 
 /// One simulated browser: its identity, its current connection's writer (replaced when it
@@ -526,6 +537,8 @@ struct Samples {
     fanout: Vec<u64>,
     intended: Vec<u64>,
     confirm: Vec<u64>,
+    /// With [`Plan::timeline`]: (intended, receipt − sent, receipt − intended) per delivery.
+    timeline: Vec<(u64, u64, u64)>,
     close_code: Option<u16>,
     first_rejection: Option<String>,
     /// Why reading failed, if it did.
@@ -635,16 +648,24 @@ async fn receive(
             if plan.in_window(intended) {
                 s.fanout.push(now.saturating_sub(sent));
                 s.intended.push(now.saturating_sub(intended));
+                if plan.timeline {
+                    s.timeline.push((
+                        intended,
+                        now.saturating_sub(sent),
+                        now.saturating_sub(intended),
+                    ));
+                }
             }
         }
     }
     s
 }
 
-/// Sends a client's ops on schedule, and returns how late each op in the window was sent
-/// (sent − intended: how well the schedule held). An op that cannot be written (the connection
-/// was just closed) stays unanswered and is resent by the reconnect.
-async fn send(client: Arc<Client>, shared: Arc<Shared>) -> Vec<u64> {
+/// Sends a client's ops on schedule (until the plan's last op or `stop_sending`), and returns
+/// how late each op in the window was sent, as (intended, sent − intended): how well the
+/// schedule held. An op that cannot be written (the connection was just closed) stays
+/// unanswered and is resent by the reconnect.
+async fn send(client: Arc<Client>, shared: Arc<Shared>) -> Vec<(u64, u64)> {
     let plan = shared
         .plan
         .get()
@@ -654,10 +675,14 @@ async fn send(client: Arc<Client>, shared: Arc<Shared>) -> Vec<u64> {
     let mut text = String::with_capacity(256);
     for n in 0..plan.ops_per_client {
         let intended = plan.intended(client.me, n);
-        sleep_until_ns(intended).await;
+        tokio::select! {
+            biased;
+            _ = shared.stop_sending.cancelled() => break,
+            _ = sleep_until_ns(intended) => {}
+        }
         let sent = mono_ns();
         if plan.in_window(intended) {
-            lag.push(sent.saturating_sub(intended));
+            lag.push((intended, sent.saturating_sub(intended)));
         }
         plan.op(&mut text, client.me, n, sent);
         if shared.mode == Mode::Bothy {
@@ -685,50 +710,49 @@ async fn send(client: Arc<Client>, shared: Arc<Shared>) -> Vec<u64> {
     lag
 }
 
-async fn run(a: RunArgs) -> Result<(), String> {
-    let t = &a.target;
-    let clients = a.rooms * a.clients_per_room;
-    if clients == 0 || a.rate <= 0.0 || a.clients_per_room < 2 {
-        return Err("need at least one room of two clients and a positive rate".into());
-    }
-    let setup_start = mono_ns();
-    let rooms = make_rooms(t, a.rooms).await;
+/// Rooms for a run, with `seed_notes` notes in each on Bothy (the targets of moves); returns
+/// them and the first seeded note's id.
+async fn prepare_rooms(
+    t: &Target,
+    count: usize,
+    seed_notes: u64,
+) -> Result<(Vec<String>, u64), String> {
+    let rooms = make_rooms(t, count).await;
     let mut first_note = 1;
-    if t.mode == Mode::Bothy && a.seed_notes > 0 {
+    if t.mode == Mode::Bothy && seed_notes > 0 {
         let seeds: Vec<_> = rooms
             .iter()
             .map(|r| {
-                let (addr, room, count) = (t.addr, r.clone(), a.seed_notes);
-                tokio::spawn(async move { seed_notes(addr, &room, count).await })
-            })
-            .map(|h| async move {
-                h.await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())
+                let (addr, room) = (t.addr, r.clone());
+                tokio::spawn(async move { seed_notes_in(addr, &room, seed_notes).await })
             })
             .collect();
         for s in seeds {
-            first_note = s.await?;
+            first_note = s
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
         }
     }
-    eprintln!(
-        "loadgen: {} rooms ready; connecting {clients} clients",
-        rooms.len()
-    );
+    Ok((rooms, first_note))
+}
 
-    let shared = Arc::new(Shared {
-        addr: t.addr,
-        mode: t.mode,
-        plan: OnceLock::new(),
-        counters: Counters::default(),
-        stop: CancellationToken::new(),
-    });
-    let gate = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+/// Connects and joins `per_room` clients to each room (`connect_concurrency` at a time), and
+/// starts each one's receiver.
+async fn connect_clients(
+    shared: &Arc<Shared>,
+    rooms: &[String],
+    per_room: usize,
+    sources: Sources,
+    connect_concurrency: usize,
+) -> Result<(Vec<Arc<Client>>, Vec<JoinHandle<Samples>>), String> {
+    let clients = rooms.len() * per_room;
+    let gate = Arc::new(Semaphore::new(connect_concurrency.max(1)));
     let mut joining = Vec::with_capacity(clients);
     for c in 0..clients {
-        let room = rooms[c / a.clients_per_room].clone();
+        let room = rooms[c / per_room].clone();
         let (gate, shared) = (gate.clone(), shared.clone());
-        let source = t.sources().of(c);
+        let source = sources.of(c);
         joining.push(tokio::spawn(async move {
             let token = bothy_tests::new_token();
             let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
@@ -757,12 +781,43 @@ async fn run(a: RunArgs) -> Result<(), String> {
         }));
     }
     let mut all_clients = Vec::with_capacity(clients);
-    let mut receivers: Vec<JoinHandle<Samples>> = Vec::with_capacity(clients);
+    let mut receivers = Vec::with_capacity(clients);
     for j in joining {
         let (client, r) = j.await.map_err(|e| e.to_string())??;
         all_clients.push(client);
         receivers.push(r);
     }
+    Ok((all_clients, receivers))
+}
+
+async fn run(a: RunArgs) -> Result<(), String> {
+    let t = &a.target;
+    let clients = a.rooms * a.clients_per_room;
+    if clients == 0 || a.rate <= 0.0 || a.clients_per_room < 2 {
+        return Err("need at least one room of two clients and a positive rate".into());
+    }
+    let setup_start = mono_ns();
+    let (rooms, first_note) = prepare_rooms(t, a.rooms, a.seed_notes).await?;
+    eprintln!(
+        "loadgen: {} rooms ready; connecting {clients} clients",
+        rooms.len()
+    );
+    let shared = Arc::new(Shared {
+        addr: t.addr,
+        mode: t.mode,
+        plan: OnceLock::new(),
+        counters: Counters::default(),
+        stop: CancellationToken::new(),
+        stop_sending: CancellationToken::new(),
+    });
+    let (all_clients, receivers) = connect_clients(
+        &shared,
+        &rooms,
+        a.clients_per_room,
+        t.sources(),
+        a.connect_concurrency,
+    )
+    .await?;
     let joined_at = mono_ns();
     let pid = t.server_pid;
     let sample = |pid: Option<u32>| pid.and_then(|p| proc_sample(p).ok()).unwrap_or_default();
@@ -787,6 +842,7 @@ async fn run(a: RunArgs) -> Result<(), String> {
         w0,
         w1,
         notes: (first_note, a.seed_notes.max(1)),
+        timeline: false,
     };
     let last_intended = plan_ref.intended(clients as u64 - 1, ops_per_client - 1);
     let per_room = plan_ref.per_room;
@@ -846,7 +902,12 @@ async fn run(a: RunArgs) -> Result<(), String> {
     let mut blocked_senders = 0;
     for s in senders {
         if s.is_finished() {
-            send_lag.extend(s.await.map_err(|e| e.to_string())?);
+            send_lag.extend(
+                s.await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|(_, lag)| lag),
+            );
         } else {
             // Still blocked on a server that stopped reading: abandoned with the process.
             blocked_senders += 1;
@@ -993,7 +1054,7 @@ async fn join_storm(a: JoinArgs) -> Result<(), String> {
         return Err("the join scenario needs Bothy (the relay has no board)".into());
     }
     let room = make_rooms(t, 1).await.remove(0);
-    seed_notes(t.addr, &room, a.notes)
+    seed_notes_in(t.addr, &room, a.notes)
         .await
         .map_err(|e| format!("seeding: {e}"))?;
     eprintln!("loadgen: room {room} has {} notes", a.notes);

@@ -25,9 +25,64 @@ pub async fn connect(
     source: Option<IpAddr>,
     read_buffer: usize,
 ) -> io::Result<(FrameReader, FrameWriter)> {
+    connect_with(addr, path, source, read_buffer, SocketOptions::default()).await
+}
+
+/// Socket options for [`connect_with`].
+#[derive(Clone, Copy, Default)]
+pub struct SocketOptions {
+    /// `SO_RCVBUF` in bytes (Linux doubles it): a small one makes a client that stops reading
+    /// back up quickly.
+    pub recv_buffer: Option<u32>,
+    /// `TCP_MAXSEG`: the segment size this end announces, so the server sends in segments of
+    /// this size. On loopback the segment size is 64 KiB, and Linux sizes a socket's send
+    /// buffer from it (about 20 segments: over a megabyte), far more than a real network path
+    /// (1,448-byte segments) would let a server's kernel hold for one slow reader.
+    pub mss: Option<u32>,
+}
+
+/// The server answered the upgrade with something other than `101 Switching Protocols` (the
+/// error inside the `io::Error` that [`connect`] returns; see [`refused_status`]).
+#[derive(Debug)]
+pub struct UpgradeRefused {
+    /// The HTTP status, like 429.
+    pub status: u16,
+    /// The status line as sent.
+    pub line: String,
+}
+
+impl std::fmt::Display for UpgradeRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upgrade refused: {}", self.line)
+    }
+}
+
+impl std::error::Error for UpgradeRefused {}
+
+/// The HTTP status of a refused upgrade, if that is why `e` happened.
+pub fn refused_status(e: &io::Error) -> Option<u16> {
+    e.get_ref()?
+        .downcast_ref::<UpgradeRefused>()
+        .map(|r| r.status)
+}
+
+/// [`connect`], with socket options.
+pub async fn connect_with(
+    addr: SocketAddr,
+    path: &str,
+    source: Option<IpAddr>,
+    read_buffer: usize,
+    options: SocketOptions,
+) -> io::Result<(FrameReader, FrameWriter)> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    if let Some(bytes) = options.recv_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    if let Some(mss) = options.mss {
+        set_mss(&socket, mss)?;
     }
     let mut stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -53,9 +108,14 @@ pub async fn connect(
         }
     };
     if !buf.starts_with(b"HTTP/1.1 101") {
-        let line = String::from_utf8_lossy(&buf[..header_end]);
-        let status = line.lines().next().unwrap_or("").to_owned();
-        return Err(io::Error::other(format!("upgrade refused: {status}")));
+        let head = String::from_utf8_lossy(&buf[..header_end]);
+        let line = head.lines().next().unwrap_or("").to_owned();
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        return Err(io::Error::other(UpgradeRefused { status, line }));
     }
     let (read, write) = stream.into_split();
     let reader = FrameReader {
@@ -67,9 +127,31 @@ pub async fn connect(
     let writer = FrameWriter {
         sock: write,
         frame: Vec::with_capacity(256),
+        batch: Vec::new(),
         mask: rand::random(),
     };
     Ok((reader, writer))
+}
+
+/// Sets `TCP_MAXSEG` on a socket that is not connected yet.
+fn set_mss(socket: &TcpSocket, mss: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = mss as libc::c_int;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The position of `needle` in `hay`, if any.
@@ -200,6 +282,8 @@ pub struct FrameWriter {
     sock: OwnedWriteHalf,
     /// Reused for every frame.
     frame: Vec<u8>,
+    /// Frames queued by [`FrameWriter::push_text`], written by [`FrameWriter::flush_batch`].
+    batch: Vec<u8>,
     mask: [u8; 4],
 }
 
@@ -213,23 +297,40 @@ impl FrameWriter {
         self.send(OP_PONG, payload).await
     }
 
-    async fn send(&mut self, opcode: u8, text: &[u8]) -> io::Result<()> {
-        let f = &mut self.frame;
-        f.clear();
-        f.push(0x80 | opcode);
-        match text.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n if n <= u16::MAX as usize => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(&self.mask);
-        f.extend(text.iter().enumerate().map(|(i, b)| b ^ self.mask[i % 4]));
-        self.sock.write_all(f).await
+    /// Queues a text frame; [`FrameWriter::flush_batch`] writes every queued frame with one
+    /// system call (how a flooding client sends as fast as it can).
+    pub fn push_text(&mut self, text: &[u8]) {
+        encode_frame(&mut self.batch, OP_TEXT, text, self.mask);
     }
+
+    /// Writes the frames queued by [`FrameWriter::push_text`].
+    pub async fn flush_batch(&mut self) -> io::Result<()> {
+        let result = self.sock.write_all(&self.batch).await;
+        self.batch.clear();
+        result
+    }
+
+    async fn send(&mut self, opcode: u8, text: &[u8]) -> io::Result<()> {
+        self.frame.clear();
+        encode_frame(&mut self.frame, opcode, text, self.mask);
+        self.sock.write_all(&self.frame).await
+    }
+}
+
+/// Appends one masked, unfragmented frame to `f`.
+fn encode_frame(f: &mut Vec<u8>, opcode: u8, text: &[u8], mask: [u8; 4]) {
+    f.push(0x80 | opcode);
+    match text.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= u16::MAX as usize => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
 }

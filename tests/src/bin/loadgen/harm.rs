@@ -1,0 +1,806 @@
+//! `loadgen harm`: load without harm (the benchmark's S6). One Bothy room of active clients
+//! sends on S1's schedule (`run`'s clients, ops and clock) while the run goes through phases,
+//! each with its own measured window:
+//!
+//! 1. **unloaded**: the active clients alone;
+//! 2. **flood**: one more connection sends operations as fast as the server takes them;
+//! 3. **slow reader**: one more connection, with a small `SO_RCVBUF`, joins and then never reads
+//!    again; the phase lasts until the server has dropped it (or a time limit);
+//! 4. **sockets**: 500 sockets are opened at once from 127.0.0.1, which nothing else uses in
+//!    the run (the active clients connect from `127.NET.0.1`, the two attackers from
+//!    `127.NET.2.x`), so the server's per-address cap meets exactly these; the admitted ones
+//!    join the room and stay for the phase;
+//! 5. **after**: the active clients alone again (has anything lingered?).
+//!
+//! Every delivery to an active client is kept with its op's intended send time and assigned to
+//! the phase that time falls in, so each phase gives the others' latency (fan-out, and from the
+//! intended send time) and its ratio to the unloaded phase. Each attack phase also reports what
+//! the attacker got: the flooder's sent, applied and refused (`rate_limited`) operations; the
+//! seconds from the slow reader's last read until the room closed it (4008: its queue was full)
+//! and until the server dropped the connection (from `GET /metrics`, polled every 100 ms: the
+//! reader itself cannot see a close frame it does not read); the sockets admitted and refused.
+
+use super::ws::{self, FrameReader, OP_CLOSE, OP_TEXT};
+use super::{
+    Counters, Mode, Plan, Samples, Shared, Target, connect_clients, connect_joined, head,
+    join_message, prepare_rooms, scrape_metrics, secs_ns, send, sleep_until_ns,
+};
+use bothy_tests::bench::{
+    MachineCpu, ProcSample, latency_summary, machine_cpu, mono_ns, proc_sample,
+};
+use clap::Args;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Frames the flooder writes with one system call.
+const FLOOD_BATCH: u64 = 32;
+/// How long the flooder keeps reading answers after it stops sending.
+const FLOOD_LINGER: Duration = Duration::from_secs(1);
+/// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
+/// closing and their presence messages) falls in no window.
+const SETTLE: Duration = Duration::from_secs(1);
+
+#[derive(Args)]
+pub struct HarmArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Active clients in the room (the ones whose latency is measured).
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Operations per second sent by each active client.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 2.0)]
+    warmup_secs: f64,
+    /// Seconds in each measured phase (the slow reader's lasts until it is dropped).
+    #[arg(long, default_value_t = 8.0)]
+    secs: f64,
+    /// Longest wait for the server to drop the slow reader.
+    #[arg(long, default_value_t = 30.0)]
+    slow_limit_secs: f64,
+    /// The slow reader's socket receive buffer (`SO_RCVBUF`; Linux doubles it).
+    #[arg(long, default_value_t = 4096)]
+    slow_rcvbuf: u32,
+    /// The segment size the slow reader announces (`TCP_MAXSEG`), as on an Ethernet or Wi-Fi
+    /// path; 0 keeps loopback's 64 KiB, with which the server's kernel alone holds over a
+    /// megabyte for it (minutes of this room's traffic) before Bothy sees anything.
+    #[arg(long, default_value_t = 1448)]
+    slow_mss: u32,
+    /// Sockets opened at once from 127.0.0.1 in the sockets phase.
+    #[arg(long, default_value_t = 500)]
+    sockets: usize,
+    /// The server's per-connection limit (for the flooder's allowance; Bothy's defaults).
+    #[arg(long, default_value_t = 20)]
+    ops_per_second: u64,
+    #[arg(long, default_value_t = 40)]
+    ops_burst: u64,
+    /// Notes created before the clients join (the targets of moves).
+    #[arg(long, default_value_t = 20)]
+    seed_notes: u64,
+    /// Seconds after the last send to wait for outstanding deliveries.
+    #[arg(long, default_value_t = 5.0)]
+    drain_secs: f64,
+}
+
+/// CPU and memory at one moment: the server's, the generator's and the machine's.
+struct Snapshot {
+    at: u64,
+    server: Option<ProcSample>,
+    generator: ProcSample,
+    machine: MachineCpu,
+}
+
+impl Snapshot {
+    fn take(pid: Option<u32>) -> Self {
+        Self {
+            at: mono_ns(),
+            server: pid.and_then(|p| proc_sample(p).ok()),
+            generator: proc_sample(0).unwrap_or_default(),
+            machine: machine_cpu(),
+        }
+    }
+}
+
+/// What the machine did between two snapshots (as in `run`: server, generator, other programs,
+/// host steal, softirq), in cores busy.
+fn usage(a: &Snapshot, b: &Snapshot) -> Value {
+    let secs = (b.at.saturating_sub(a.at) as f64 / 1e9).max(1e-3);
+    let server = a.server.zip(b.server).map(|(a, b)| b.cpu_secs - a.cpu_secs);
+    let generator = b.generator.cpu_secs - a.generator.cpu_secs;
+    let tasks = b.machine.tasks - a.machine.tasks;
+    json!({
+        "server_cpu_util": server.map(|s| s / secs),
+        "generator_cpu_util": generator / secs,
+        "other_cpu_util": ((tasks - server.unwrap_or(0.0) - generator) / secs).max(0.0),
+        "steal_util": (b.machine.steal - a.machine.steal) / secs,
+        "softirq_util": (b.machine.softirq - a.machine.softirq) / secs,
+        "server_rss_start_kib": a.server.map(|s| s.rss_kib),
+        "server_rss_end_kib": b.server.map(|s| s.rss_kib),
+    })
+}
+
+/// One measured phase: its window (deliveries of ops intended in `[start, end)` count), the
+/// machine's use in it, and what its attacker saw.
+struct Phase {
+    name: &'static str,
+    start: u64,
+    end: u64,
+    usage: Value,
+    attacker: Value,
+}
+
+/// Runs the phase's attack from `start`; `attack` returns its report and when the window ends.
+async fn phase<F>(name: &'static str, pid: Option<u32>, attack: F) -> Phase
+where
+    F: std::future::Future<Output = (Value, u64)>,
+{
+    let before = Snapshot::take(pid);
+    eprintln!("loadgen: phase {name}");
+    let (attacker, end) = attack.await;
+    let after = Snapshot::take(pid);
+    Phase {
+        name,
+        start: before.at,
+        end,
+        usage: usage(&before, &after),
+        attacker,
+    }
+}
+
+/// A number from the `GET /metrics` map.
+fn metric(m: &Value, name: &str) -> Option<f64> {
+    m.get(name).and_then(Value::as_f64)
+}
+
+pub async fn harm(a: HarmArgs) -> Result<(), String> {
+    let t = &a.target;
+    if t.mode != Mode::Bothy {
+        return Err("the harm scenario needs Bothy (the relay has no limits)".into());
+    }
+    let net = match t.source_net {
+        Some(n) if n != 0 => n,
+        _ => {
+            return Err(
+                "give --source-net (1..=255): the active clients must not use 127.0.0.1, \
+                 where the sockets phase opens its sockets"
+                    .into(),
+            );
+        }
+    };
+    if a.clients < 2 || a.rate <= 0.0 {
+        return Err("need at least two clients and a positive rate".into());
+    }
+    let pid = t.server_pid;
+    let (rooms, first_note) = prepare_rooms(t, 1, a.seed_notes).await?;
+    let room = rooms[0].clone();
+    let shared = Arc::new(Shared {
+        addr: t.addr,
+        mode: t.mode,
+        plan: OnceLock::new(),
+        counters: Counters::default(),
+        stop: CancellationToken::new(),
+        stop_sending: CancellationToken::new(),
+    });
+    // All active clients from one address, as a hall's Wi-Fi (at most 100 per address).
+    let sources = super::Sources {
+        net: Some(net),
+        per: t.per_source,
+    };
+    let (clients, receivers) = connect_clients(&shared, &rooms, a.clients, sources, 64).await?;
+    eprintln!("loadgen: {} clients joined room {room}", clients.len());
+
+    // The schedule is open-ended: senders stop when the last phase is over.
+    let longest = a.warmup_secs + 4.0 * a.secs + a.slow_limit_secs + 30.0;
+    let t0 = mono_ns() + 300_000_000;
+    let w0 = t0 + secs_ns(a.warmup_secs);
+    let _ = shared.plan.set(Plan {
+        clients: clients.len() as u64,
+        per_room: clients.len() as u64,
+        period_ns: (1e9 / a.rate) as u64,
+        ops_per_client: (longest * a.rate).ceil() as u64,
+        t0,
+        w0,
+        w1: u64::MAX,
+        notes: (first_note, a.seed_notes.max(1)),
+        timeline: true,
+    });
+    let senders: Vec<_> = clients
+        .iter()
+        .map(|c| tokio::spawn(send(c.clone(), shared.clone())))
+        .collect();
+    let started = mono_ns();
+    sleep_until_ns(w0).await;
+
+    let window = Duration::from_secs_f64(a.secs);
+    let mut phases = Vec::new();
+    phases.push(
+        phase("unloaded", pid, async {
+            tokio::time::sleep(window).await;
+            (Value::Null, mono_ns())
+        })
+        .await,
+    );
+
+    let flooder = IpAddr::V4(Ipv4Addr::new(127, net, 2, 1));
+    let flood_room = room.clone();
+    let notes = (first_note, a.seed_notes.max(1));
+    phases.push(
+        phase("flood", pid, async {
+            let stop = CancellationToken::new();
+            let counters = Arc::new(FloodCounters::default());
+            let task = tokio::spawn(flood(
+                t.addr,
+                flood_room,
+                flooder,
+                notes,
+                stop.clone(),
+                counters.clone(),
+            ));
+            tokio::time::sleep(window).await;
+            stop.cancel();
+            let end = mono_ns();
+            let seen = task.await.unwrap_or_default();
+            (seen.report(&counters, a.ops_per_second, a.ops_burst), end)
+        })
+        .await,
+    );
+    tokio::time::sleep(SETTLE).await;
+
+    let slow = IpAddr::V4(Ipv4Addr::new(127, net, 2, 2));
+    let limit = Duration::from_secs_f64(a.slow_limit_secs);
+    phases.push(
+        phase(
+            "slow_reader",
+            pid,
+            slow_reader(
+                t.addr,
+                &room,
+                slow,
+                ws::SocketOptions {
+                    recv_buffer: Some(a.slow_rcvbuf),
+                    mss: (a.slow_mss > 0).then_some(a.slow_mss),
+                },
+                limit,
+            ),
+        )
+        .await,
+    );
+    tokio::time::sleep(SETTLE).await;
+
+    let from = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    phases.push(
+        phase("sockets", pid, async {
+            let start = mono_ns();
+            let rss = || pid.and_then(|p| proc_sample(p).ok()).map(|s| s.rss_kib);
+            let rss_before = rss();
+            let hold = CancellationToken::new();
+            let (mut report, holders) = open_sockets(t.addr, &room, a.sockets, from, &hold).await;
+            // The window is a fixed time from the first connect, however long opening took.
+            sleep_until_ns(start + window.as_nanos() as u64).await;
+            let end = mono_ns();
+            let metrics = scrape_metrics(t.addr).await;
+            let rss_held = rss();
+            hold.cancel();
+            for h in holders {
+                let _ = h.await;
+            }
+            report["server_connections_while_held"] = json!(metric(&metrics, "bothy_connections"));
+            report["server_rss_before_kib"] = json!(rss_before);
+            report["server_rss_held_kib"] = json!(rss_held);
+            report["server_rss_growth_mib"] = json!(
+                rss_before
+                    .zip(rss_held)
+                    .map(|(b, h)| (h as f64 - b as f64) / 1024.0)
+            );
+            (report, end)
+        })
+        .await,
+    );
+    tokio::time::sleep(SETTLE).await;
+
+    phases.push(
+        phase("after", pid, async {
+            tokio::time::sleep(window).await;
+            (Value::Null, mono_ns())
+        })
+        .await,
+    );
+
+    // Stop sending, then wait for what is still on its way.
+    shared.stop_sending.cancel();
+    let counters = &shared.counters;
+    let c = |x: &AtomicU64| x.load(Ordering::Relaxed);
+    let others = clients.len() as u64 - 1;
+    let expected = || {
+        let (sent, rejected) = (c(&counters.sent), c(&counters.rejected));
+        (sent - rejected.min(sent)) * others
+    };
+    let deadline = mono_ns() + secs_ns(a.drain_secs);
+    while c(&counters.delivered) < expected() && mono_ns() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shared.stop.cancel();
+    let mut timeline = Vec::new();
+    let mut close_codes = BTreeMap::<String, u64>::new();
+    for r in receivers {
+        let s: Samples = r.await.map_err(|e| e.to_string())?;
+        timeline.extend(s.timeline);
+        if let Some(code) = s.close_code {
+            *close_codes.entry(code.to_string()).or_default() += 1;
+        }
+    }
+    let mut lags = Vec::new();
+    for s in senders {
+        lags.extend(s.await.map_err(|e| e.to_string())?);
+    }
+
+    let summary = |p: &Phase| {
+        let inside = |t: u64| (p.start..p.end).contains(&t);
+        let mut fanout: Vec<u64> = timeline
+            .iter()
+            .filter(|d| inside(d.0))
+            .map(|d| d.1)
+            .collect();
+        let mut intended: Vec<u64> = timeline
+            .iter()
+            .filter(|d| inside(d.0))
+            .map(|d| d.2)
+            .collect();
+        let mut lag: Vec<u64> = lags.iter().filter(|l| inside(l.0)).map(|l| l.1).collect();
+        json!({
+            "start_secs": p.start.saturating_sub(started) as f64 / 1e9,
+            "secs": p.end.saturating_sub(p.start) as f64 / 1e9,
+            "fanout": latency_summary(&mut fanout),
+            "fanout_from_intended": latency_summary(&mut intended),
+            "send_lag": latency_summary(&mut lag),
+            "usage": p.usage,
+            "attacker": p.attacker,
+        })
+    };
+    let mut by_phase = serde_json::Map::new();
+    for p in &phases {
+        by_phase.insert(p.name.to_owned(), summary(p));
+    }
+    // Each phase against the unloaded one, in the same run.
+    let base = by_phase.get("unloaded").cloned().unwrap_or(Value::Null);
+    let ratio = |v: &Value, path: [&str; 2]| {
+        let get = |v: &Value| v[path[0]][path[1]].as_f64();
+        get(v)
+            .zip(get(&base))
+            .filter(|(_, b)| *b > 0.0)
+            .map(|(x, b)| x / b)
+    };
+    for v in by_phase.values_mut() {
+        v["ratio_to_unloaded"] = json!({
+            "p50": ratio(v, ["fanout", "p50_us"]),
+            "p99": ratio(v, ["fanout", "p99_us"]),
+            "p99_from_intended": ratio(v, ["fanout_from_intended", "p99_us"]),
+        });
+    }
+    let busiest = |key: &str| {
+        by_phase
+            .values()
+            .filter_map(|v| v["usage"][key].as_f64())
+            .fold(0.0, f64::max)
+    };
+    let (sent, rejected, delivered) = (
+        c(&counters.sent),
+        c(&counters.rejected),
+        c(&counters.delivered),
+    );
+    let expected = (sent - rejected.min(sent)) * others;
+    let report = json!({
+        "mode": "bothy",
+        "room": room,
+        "clients": clients.len(),
+        "rate": a.rate,
+        "secs": a.secs,
+        "active_source": format!("127.{net}.0.1"),
+        "flooder_source": flooder.to_string(),
+        "slow_reader_source": slow.to_string(),
+        "sockets_source": from.to_string(),
+        "ops_sent": sent,
+        "ops_rejected": rejected,
+        "deliveries_expected": expected,
+        "deliveries": delivered,
+        "lost": expected.saturating_sub(delivered),
+        "kicked": c(&counters.kicked),
+        "resync_full": c(&counters.resync_full),
+        "close_codes": close_codes,
+        "phases": by_phase,
+        "other_cpu_util_max": busiest("other_cpu_util"),
+        "steal_util_max": busiest("steal_util"),
+        "duration_secs": mono_ns().saturating_sub(started) as f64 / 1e9,
+    });
+    println!("{report}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flooder
+
+#[derive(Default)]
+struct FloodCounters {
+    sent: AtomicU64,
+    applied: AtomicU64,
+    rate_limited: AtomicU64,
+    other_rejected: AtomicU64,
+    already_applied: AtomicU64,
+    errors: AtomicU64,
+    connections: AtomicU64,
+    first_other_rejection: Mutex<Option<String>>,
+}
+
+/// What the flooding task saw, besides its counters.
+#[derive(Default)]
+struct FloodSeen {
+    first_send: Option<u64>,
+    last_send: u64,
+    /// Close codes of connections the server ended (1006: no close frame).
+    closed_by_server: BTreeMap<String, u64>,
+    connect_error: Option<String>,
+}
+
+impl FloodSeen {
+    fn report(&self, c: &FloodCounters, per_second: u64, burst: u64) -> Value {
+        let g = |x: &AtomicU64| x.load(Ordering::Relaxed);
+        let secs = self
+            .first_send
+            .map(|f| self.last_send.saturating_sub(f) as f64 / 1e9)
+            .unwrap_or(0.0);
+        let (sent, applied) = (g(&c.sent), g(&c.applied));
+        let answered = applied + g(&c.rate_limited) + g(&c.other_rejected) + g(&c.already_applied);
+        // Each connection starts with a full bucket; it refills at the rate.
+        let refill = (per_second as f64 * secs).ceil() as u64;
+        let allowed = g(&c.connections) * burst + refill;
+        let one = burst + refill;
+        json!({
+            "secs": secs,
+            "sent": sent,
+            "sent_per_s": sent as f64 / secs.max(1e-3),
+            "applied": applied,
+            "applied_per_s": applied as f64 / secs.max(1e-3),
+            "rate_limited": g(&c.rate_limited),
+            "other_rejected": g(&c.other_rejected),
+            "first_other_rejection": c.first_other_rejection.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "already_applied": g(&c.already_applied),
+            "errors": g(&c.errors),
+            "unanswered": sent.saturating_sub(answered),
+            "connections": g(&c.connections),
+            "closed_by_server": self.closed_by_server,
+            "connect_error": self.connect_error,
+            // What its connections were allowed (each starts with a full bucket), and what one
+            // connection kept open for the whole phase would have been.
+            "allowed": allowed,
+            "applied_over_allowed": applied.saturating_sub(allowed),
+            "allowed_one_connection": one,
+            "applied_over_one_connection": applied.saturating_sub(one),
+        })
+    }
+}
+
+/// One connection sending moves as fast as the server takes them (batches of frames, one
+/// system call each) until `stop`, reading the answers in a second task; if the server closes
+/// it, it connects again and carries on, as an attacker would.
+async fn flood(
+    addr: SocketAddr,
+    room: String,
+    source: IpAddr,
+    notes: (u64, u64),
+    stop: CancellationToken,
+    c: Arc<FloodCounters>,
+) -> FloodSeen {
+    let mut seen = FloodSeen::default();
+    let mut text = String::with_capacity(160);
+    let mut n: u64 = 0;
+    while !stop.is_cancelled() {
+        let (reader, mut writer, _) =
+            match connect_joined(addr, Mode::Bothy, &room, Some(source), 64 * 1024, None).await {
+                Ok(x) => x,
+                Err(e) => {
+                    seen.connect_error.get_or_insert(e.to_string());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+        c.connections.fetch_add(1, Ordering::Relaxed);
+        let over = CancellationToken::new();
+        let answers = tokio::spawn(flood_answers(reader, c.clone(), over.clone(), stop.clone()));
+        while !stop.is_cancelled() && !over.is_cancelled() {
+            for _ in 0..FLOOD_BATCH {
+                text.clear();
+                let note = notes.0 + n % notes.1;
+                let _ = write!(
+                    text,
+                    r#"{{"type":"op","op_id":"fl-{n:x}","op":{{"kind":"move_note","note":{note},"x":{}.5,"y":{}.25}}}}"#,
+                    (n * 41) % 2900,
+                    (n * 29) % 1900
+                );
+                writer.push_text(text.as_bytes());
+                n += 1;
+            }
+            seen.first_send.get_or_insert_with(mono_ns);
+            match tokio::time::timeout(Duration::from_secs(2), writer.flush_batch()).await {
+                Ok(Ok(())) => {
+                    c.sent.fetch_add(FLOOD_BATCH, Ordering::Relaxed);
+                    seen.last_send = mono_ns();
+                }
+                _ => break,
+            }
+            // Let the generator's other tasks (the measured clients) run between batches.
+            tokio::task::yield_now().await;
+        }
+        if let Ok(Some(code)) = answers.await {
+            *seen.closed_by_server.entry(code.to_string()).or_default() += 1;
+        }
+    }
+    seen
+}
+
+/// Counts the flooder's answers until the server closes the connection (its close code, 1006
+/// without one) or until [`FLOOD_LINGER`] after `stop` (`None`).
+async fn flood_answers(
+    mut reader: FrameReader,
+    c: Arc<FloodCounters>,
+    over: CancellationToken,
+    stop: CancellationToken,
+) -> Option<u16> {
+    let linger = async {
+        stop.cancelled().await;
+        tokio::time::sleep(FLOOD_LINGER).await;
+    };
+    tokio::pin!(linger);
+    let code = loop {
+        let frame = tokio::select! {
+            biased;
+            _ = &mut linger => break None,
+            f = reader.next() => f,
+        };
+        let f = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) | Err(_) => break Some(1006),
+        };
+        if f.opcode == OP_CLOSE {
+            break Some(f.close_code());
+        }
+        if f.opcode != OP_TEXT {
+            continue;
+        }
+        let h = head(f.payload);
+        let mine = ws::find(h, br#""op_id":"fl-"#).is_some();
+        let count = |x: &AtomicU64| {
+            x.fetch_add(1, Ordering::Relaxed);
+        };
+        if h.starts_with(br#"{"type":"applied""#) {
+            if mine {
+                count(&c.applied);
+            }
+        } else if h.starts_with(br#"{"type":"rejected""#) {
+            if ws::find(h, br#""reason":"rate_limited""#).is_some() {
+                count(&c.rate_limited);
+            } else {
+                count(&c.other_rejected);
+                c.first_other_rejection
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(|| String::from_utf8_lossy(f.payload).into_owned());
+            }
+        } else if h.starts_with(br#"{"type":"already_applied""#) {
+            count(&c.already_applied);
+        } else if h.starts_with(br#"{"type":"error""#) {
+            count(&c.errors);
+        }
+    };
+    over.cancel();
+    code
+}
+
+// ---------------------------------------------------------------------------------------------
+// The slow reader
+
+/// Joins with a small receive buffer, then stops reading; polls the server's `/metrics` until
+/// the room has closed it (`bothy_slow_members_closed_total` goes up) and the connection is
+/// gone (`bothy_connections` back to what it was before it connected), or `limit`. Then reads
+/// what had piled up for it, to see how it ends. The window ends when the connection is gone.
+async fn slow_reader(
+    addr: SocketAddr,
+    room: &str,
+    source: IpAddr,
+    options: ws::SocketOptions,
+    limit: Duration,
+) -> (Value, u64) {
+    let before = scrape_metrics(addr).await;
+    let conns0 = metric(&before, "bothy_connections").unwrap_or(0.0);
+    let kicked0 = metric(&before, "bothy_slow_members_closed_total").unwrap_or(0.0);
+    let joined = async {
+        let (mut reader, mut writer) =
+            ws::connect_with(addr, &format!("/ws/{room}"), Some(source), 4096, options).await?;
+        writer.send_text(join_message().as_bytes()).await?;
+        reader
+            .until_text(br#"{"type":"welcome""#, |p| p.len())
+            .await?;
+        Ok::<_, std::io::Error>((reader, writer))
+    };
+    let (mut reader, writer) = match tokio::time::timeout(super::CONNECT_TIMEOUT, joined).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return (json!({ "error": e.to_string() }), mono_ns()),
+        Err(_) => return (json!({ "error": "no welcome in time" }), mono_ns()),
+    };
+    // From here on it reads nothing.
+    let stopped = mono_ns();
+    let deadline = stopped + limit.as_nanos() as u64;
+    let (mut kicked_at, mut gone_at) = (None, None);
+    let mut polls = 0u64;
+    while mono_ns() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let m = scrape_metrics(addr).await;
+        polls += 1;
+        let now = mono_ns();
+        if kicked_at.is_none()
+            && metric(&m, "bothy_slow_members_closed_total").unwrap_or(0.0) > kicked0
+        {
+            kicked_at = Some(now);
+        }
+        if metric(&m, "bothy_connections").unwrap_or(f64::MAX) <= conns0 {
+            gone_at = Some(now);
+            break;
+        }
+    }
+    let end = gone_at.unwrap_or_else(mono_ns);
+    // Now read what had piled up, briefly, to see how it ends.
+    let (mut frames, mut bytes, mut ending) = (0u64, 0u64, "still open after 2 s".to_owned());
+    let drain = async {
+        loop {
+            match reader.next().await {
+                Ok(Some(f)) if f.opcode == OP_CLOSE => {
+                    return format!("close frame {}", f.close_code());
+                }
+                Ok(Some(f)) => {
+                    frames += 1;
+                    bytes += f.payload.len() as u64;
+                }
+                Ok(None) => return "end of stream, no close frame".to_owned(),
+                Err(e) => return format!("read error: {e}"),
+            }
+        }
+    };
+    if let Ok(how) = tokio::time::timeout(Duration::from_secs(2), drain).await {
+        ending = how;
+    }
+    drop(writer);
+    let secs = |at: Option<u64>| at.map(|t| t.saturating_sub(stopped) as f64 / 1e9);
+    (
+        json!({
+            "rcvbuf": options.recv_buffer,
+            "mss": options.mss,
+            "limit_secs": limit.as_secs_f64(),
+            "closed_by_room_after_secs": secs(kicked_at),
+            "connection_gone_after_secs": secs(gone_at),
+            "metrics_polls": polls,
+            "frames_waiting": frames,
+            "bytes_waiting": bytes,
+            "how_it_ended": ending,
+        }),
+        end,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many sockets from one address
+
+enum Opened {
+    /// Joined; the welcome's size.
+    Joined(FrameReader, super::ws::FrameWriter, usize),
+    /// Upgraded, but no welcome.
+    NotJoined(String),
+    Refused(u16),
+    Failed(String),
+}
+
+/// Opens `count` sockets at once from `source`; the admitted ones join the room and read (and
+/// discard) until `hold` is cancelled. Returns the report and the holding tasks.
+async fn open_sockets(
+    addr: SocketAddr,
+    room: &str,
+    count: usize,
+    source: IpAddr,
+    hold: &CancellationToken,
+) -> (Value, Vec<JoinHandle<()>>) {
+    let start = mono_ns();
+    let path = format!("/ws/{room}");
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move {
+                let work = async {
+                    match ws::connect(addr, &path, Some(source), 4096).await {
+                        Err(e) => match ws::refused_status(&e) {
+                            Some(status) => Opened::Refused(status),
+                            None => Opened::Failed(e.to_string()),
+                        },
+                        Ok((mut reader, mut writer)) => {
+                            let joined = async {
+                                writer.send_text(join_message().as_bytes()).await?;
+                                reader
+                                    .until_text(br#"{"type":"welcome""#, |p| p.len())
+                                    .await
+                            };
+                            match joined.await {
+                                Ok(size) => Opened::Joined(reader, writer, size),
+                                Err(e) => Opened::NotJoined(e.to_string()),
+                            }
+                        }
+                    }
+                };
+                let opened = tokio::time::timeout(super::CONNECT_TIMEOUT, work)
+                    .await
+                    .unwrap_or_else(|_| Opened::Failed("timed out".into()));
+                (opened, mono_ns())
+            })
+        })
+        .collect();
+    let (mut joined, mut not_joined, mut failed) = (0u64, 0u64, 0u64);
+    let mut refused = BTreeMap::<String, u64>::new();
+    let mut first_error = None;
+    let mut last = start;
+    let mut welcome_bytes = 0;
+    let mut holders = Vec::new();
+    for t in tasks {
+        let Ok((opened, at)) = t.await else {
+            failed += 1;
+            continue;
+        };
+        last = last.max(at);
+        match opened {
+            Opened::Joined(mut reader, writer, size) => {
+                joined += 1;
+                welcome_bytes = welcome_bytes.max(size);
+                let hold = hold.clone();
+                holders.push(tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = hold.cancelled() => break,
+                            f = reader.next() => if !matches!(f, Ok(Some(_))) { break },
+                        }
+                    }
+                    drop(writer);
+                }));
+            }
+            Opened::NotJoined(e) => {
+                not_joined += 1;
+                first_error.get_or_insert(e);
+            }
+            Opened::Refused(status) => *refused.entry(status.to_string()).or_default() += 1,
+            Opened::Failed(e) => {
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let refused_429 = refused.get("429").copied().unwrap_or(0);
+    (
+        json!({
+            "source": source.to_string(),
+            "other_sockets_from_this_address": 0,
+            "opened": count,
+            "admitted": joined + not_joined,
+            "joined": joined,
+            "admitted_not_joined": not_joined,
+            "refused": refused,
+            "refused_429": refused_429,
+            "failed": failed,
+            "first_error": first_error,
+            "all_answered_secs": last.saturating_sub(start) as f64 / 1e9,
+            "welcome_bytes_max": welcome_bytes,
+        }),
+        holders,
+    )
+}
