@@ -313,7 +313,7 @@ test('keyboard move in the Board view: pick up, arrow keys, Enter drops; Escape 
     await kb.press('ArrowRight');
     await kb.press('ArrowDown');
     await kb.press('Enter');
-    await page.locator('#announcer').filter({ hasText: /^Moved “Arrow me”/ }).waitFor({ state: 'attached' });
+    await page.locator('#announcer').filter({ hasText: /Moved “Arrow me”/ }).waitFor({ state: 'attached' });
     const [x1, y1] = await place();
     assert.ok(x1 > x0 && y1 > y0, `the note moved right and down: from ${[x0, y0]} to ${[x1, y1]}`);
     assert.ok(await isFocused(card), `the dropped note keeps the focus (focus: ${await describeFocus(page)})`);
