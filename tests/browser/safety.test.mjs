@@ -166,3 +166,73 @@ test('payloads sent over a raw socket (bidi overrides, zero-width, long emoji, m
     await reader.close();
   }
 });
+
+test('payloads in an event title, room names, prompts, notes and a moderation reason show as text on the facilitator pages', async () => {
+  const TITLE = '<img src=x onerror=alert(21)>Event';
+  const ROOMS = ['<script>alert(22)</script>Room', '"><svg onload=alert(23)>'];
+  const PROMPTS = ['<b onmouseover=alert(24)>Why?</b>', "'); alert(25); ('"];
+  const NOTE = '<iframe src="javascript:alert(26)"></iframe>';
+  const REASON = '<style>body{display:none}</style>reason';
+  const res = await fetch(`${server.url}/api/events`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title: TITLE, anonymous: false, rooms: ROOMS.map((name, i) => ({ name, prompt: PROMPTS[i] })) }),
+  });
+  assert.equal(res.status, 201);
+  const event = await res.json();
+  const room = event.rooms[0].room;
+  const secret = event.facilitator_secret;
+  const f = await openParticipant(browser, server);
+  try {
+    // A raw facilitator socket posts the note and hides a second one with a hostile reason.
+    await f.page.goto(`${server.url}/`);
+    const outcomes = await f.page.evaluate(async ({ roomId, secret: s, note, reason }) => {
+      const ws = new WebSocket(`ws://${location.host}/ws/${roomId}`);
+      const seen = [];
+      const done = new Promise((resolve, reject) => {
+        ws.onmessage = (e) => {
+          const m = JSON.parse(e.data);
+          if (m.type === 'applied' || m.type === 'rejected') seen.push(m.type === 'applied' ? m.op.kind : `rejected:${m.reason}`);
+          if (seen.length === 3) resolve(seen);
+        };
+        ws.onclose = (e) => reject(new Error(`closed ${e.code} ${e.reason}`));
+      });
+      ws.onopen = () => {
+        ws.send(JSON.stringify({ type: 'join', version: 1, token: 'raw-facilitator-token-012345', facilitator: s }));
+        ws.send(JSON.stringify({ type: 'op', op_id: 'n1', op: { kind: 'create_note', text: note, colour: 'pink', x: 10, y: 10 } }));
+        ws.send(JSON.stringify({ type: 'op', op_id: 'n2', op: { kind: 'create_note', text: `${note} hidden`, colour: 'pink', x: 10, y: 10 } }));
+        ws.send(JSON.stringify({ type: 'op', op_id: 'h', op: { kind: 'hide_note', note: 2, reason } }));
+      };
+      const result = await done;
+      ws.close();
+      return result;
+    }, { roomId: room, secret, note: NOTE, reason: REASON });
+    assert.deepEqual(outcomes, ['create_note', 'create_note', 'hide_note']);
+
+    const noElementsFromText = async (label) => {
+      const made = await f.page.evaluate(() =>
+        [...document.querySelectorAll('body img:not([src^="/api/rooms/"]), body svg, body iframe, body main style, body b, body script, [onerror], [onload], [onclick], [onmouseover]')]
+          .map((el) => el.outerHTML.slice(0, 120)));
+      assert.deepEqual(made, [], `${label}: elements made from user text`);
+    };
+    // The overview.
+    await f.page.goto(`${server.url}/e/${event.event}#f=${secret}`);
+    await f.page.getByText(TITLE, { exact: false }).first().waitFor();
+    for (const name of ROOMS) await f.page.getByText(name, { exact: false }).first().waitFor();
+    await f.page.getByText(NOTE, { exact: true }).first().waitFor();
+    await noElementsFromText('overview');
+    // The join cards.
+    await f.page.goto(`${server.url}/e/${event.event}/cards`);
+    for (const text of [...ROOMS, ...PROMPTS]) await f.page.getByText(text, { exact: false }).first().waitFor();
+    await noElementsFromText('join cards');
+    // The room's facilitator view: the hidden note's words and the reason (audit list) as text.
+    await f.page.goto(`${server.url}/r/${room}#f=${secret}`);
+    await f.page.getByRole('region', { name: 'Facilitator controls' }).waitFor();
+    await f.page.getByText(REASON, { exact: false }).first().waitFor();
+    assert.equal(await f.page.locator('h1').first().textContent(), PROMPTS[0]);
+    await noElementsFromText('facilitator room view');
+    f.assertClean();
+  } finally {
+    await f.close();
+  }
+});
