@@ -47,6 +47,10 @@ pub struct Note {
     /// Dots a facilitator added for people without a device.
     #[serde(default)]
     pub proxy_votes: u32,
+    /// The author agreed that the note may be quoted word for word in reports (off until they
+    /// say so).
+    #[serde(default)]
+    pub quotable: bool,
 }
 
 impl Note {
@@ -411,6 +415,17 @@ impl Board {
                     .map_err(|p| text_error("note", p))
             }
             Op::RecolourNote(o) => self.own_note(o.note, ctx).map(|_| ()),
+            Op::SetQuotable(o) => {
+                let note = self.own_note(o.note, ctx)?;
+                if note.owner.is_none() {
+                    // Only the person who wrote it can agree to be quoted.
+                    return Err(OpError::new(
+                        RejectReason::NotYours,
+                        "Only the person who wrote this note can say whether it may be quoted.",
+                    ));
+                }
+                Ok(())
+            }
             Op::DeleteNote(o) => self.own_note(o.note, ctx).map(|_| ()),
             Op::MoveNote(o) => {
                 self.visible_note(o.note, ctx)?;
@@ -626,6 +641,7 @@ impl Board {
                         proxy,
                         votes: BTreeMap::new(),
                         proxy_votes: 0,
+                        quotable: false,
                     },
                 );
                 Ok(Applied { created: Some(id) })
@@ -643,6 +659,11 @@ impl Board {
                 let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
                 note.colour = o.colour;
                 note.updated_at = ctx.at;
+                Ok(Applied::default())
+            }
+            Op::SetQuotable(o) => {
+                let note = self.notes.get_mut(&o.note).ok_or_else(note_missing)?;
+                note.quotable = o.quotable;
                 Ok(Applied::default())
             }
             Op::MoveNote(o) => {

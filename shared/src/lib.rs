@@ -7,6 +7,7 @@
 //! - [`op`]: the operations a participant can ask for.
 //! - [`board`]: the board model and [`Board::apply`], the one place where an operation is validated
 //!   and applied.
+//! - [`snapshot`]: the event snapshot staff download, report from and restore.
 //! - [`view`]: what each person is shown of a board, and who is told about each change.
 //! - [`protocol`]: the versioned WebSocket messages between browser and server.
 //!
@@ -18,6 +19,7 @@ pub mod ids;
 pub mod limits;
 pub mod op;
 pub mod protocol;
+pub mod snapshot;
 pub mod text;
 pub mod view;
 

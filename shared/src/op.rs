@@ -57,6 +57,8 @@ pub enum Op {
     Vote(NoteRef),
     /// Take one of one's dots back from a note while voting is open.
     Unvote(NoteRef),
+    /// Say whether one's own note may be quoted word for word in reports.
+    SetQuotable(SetQuotable),
 
     // Facilitator operations: refused with `facilitator_only` from anyone else.
     /// Start private writing (`private`) or reveal every note (`open`).
@@ -125,6 +127,7 @@ impl Op {
         match self {
             Op::EditNote(o) => Some(o.note),
             Op::RecolourNote(o) => Some(o.note),
+            Op::SetQuotable(o) => Some(o.note),
             Op::MoveNote(o) => Some(o.note),
             Op::DeleteNote(o) => Some(o.note),
             Op::SetNoteTheme(o) => Some(o.note),
@@ -140,6 +143,13 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoFields {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuotable {
+    pub note: NoteId,
+    pub quotable: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -56,6 +56,8 @@ pub struct NoteView {
     pub proxy: bool,
     /// Every dot on the note, or `null` while the tallies are hidden from this person.
     pub votes: Option<u32>,
+    /// Its author agreed that it may be quoted in reports.
+    pub quotable: bool,
 }
 
 /// Who an applied operation is sent to.
@@ -125,6 +127,7 @@ impl Board {
                         .map(|m| m.reason.clone()),
                     proxy: n.proxy,
                     votes: tallies.then(|| n.tally()),
+                    quotable: n.quotable,
                 }
             })
             .collect();
@@ -201,6 +204,7 @@ impl Board {
                 Delivery::Resync
             }
             Op::EditNote(_)
+            | Op::SetQuotable(_)
             | Op::RecolourNote(_)
             | Op::MoveNote(_)
             | Op::DeleteNote(_)
@@ -287,6 +291,7 @@ impl BoardView {
                     proxy: n.proxy,
                     votes: Default::default(),
                     proxy_votes: n.votes.unwrap_or(0),
+                    quotable: n.quotable,
                 };
                 (n.id, note)
             })
