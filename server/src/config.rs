@@ -19,6 +19,43 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Delete an event and every file of it now (while no server runs on the data directory).
+    Purge(PurgeArgs),
+    /// Write a "what we heard" report from a downloaded event snapshot: CSV, Markdown or HTML.
+    /// Works offline, on the file alone.
+    Report(ReportArgs),
+}
+
+/// `bothy purge EVENT_ID`.
+#[derive(Debug, Clone, Args)]
+pub struct PurgeArgs {
+    /// The event's id: the letters and digits after /e/ in its facilitator link.
+    pub event: String,
+
+    /// The data directory the event is in.
+    #[arg(long, env = "BOTHY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// `bothy report SNAPSHOT.json --format csv|md|html [--quote-all] [--output FILE]`. No
+/// environment variables here: quoting every note must be asked for on the command line.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The event snapshot (JSON) downloaded from Bothy.
+    pub snapshot: PathBuf,
+
+    /// csv: one row per note, for spreadsheets; md: Markdown; html: a page to read and print.
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: crate::report::Format,
+
+    /// Quote every note word for word, also those whose authors did not say they could be
+    /// quoted (notes hidden or removed by a facilitator are never quoted).
+    #[arg(long)]
+    pub quote_all: bool,
+
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -103,6 +140,15 @@ pub struct ServeArgs {
     /// Most themes on one board.
     #[arg(long, env = "BOTHY_THEMES_PER_ROOM", default_value_t = Limits::default().themes_per_room)]
     pub themes_per_room: usize,
+
+    /// Seconds between event snapshots written to the data directory while an event is live.
+    #[arg(long, env = "BOTHY_SNAPSHOT_EVERY_SECS", default_value_t = 300)]
+    pub snapshot_every_secs: u64,
+
+    /// Seconds between checks for events whose retention period has ended (they are purged;
+    /// also checked at start-up).
+    #[arg(long, env = "BOTHY_RETENTION_SWEEP_SECS", default_value_t = 3600)]
+    pub retention_sweep_secs: u64,
 }
 
 impl ServeArgs {
@@ -131,6 +177,8 @@ impl ServeArgs {
             ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             public_url: self.public_url.clone(),
+            snapshot_every: Duration::from_secs(self.snapshot_every_secs.max(1)),
+            retention_sweep: Duration::from_secs(self.retention_sweep_secs.max(1)),
         }
     }
 }

@@ -92,6 +92,8 @@ pub async fn run(
             close: Some(close_tx),
             conn,
             limiter: RateLimiter::direct(quota),
+            refused_in_a_row: 0,
+            pause_after: config.ops_burst.max(1),
             silence_limit: config.ping_interval * 2,
         };
         reader.run(room_id, registry, config, kick_tx, done).await;
@@ -110,6 +112,10 @@ struct Reader {
     conn: ConnId,
     /// Messages per second this connection may send (a token bucket with a burst).
     limiter: DefaultDirectRateLimiter,
+    /// Messages refused as too fast since the last one accepted.
+    refused_in_a_row: u32,
+    /// After this many refusals in a row, stop reading until the bucket refills.
+    pause_after: u32,
     /// With pings every interval, silence for this long means the peer is gone.
     silence_limit: Duration,
 }
@@ -238,12 +244,24 @@ impl Reader {
         let Some(request) = self.check_join(join, &room_id, &registry, kick) else {
             return;
         };
-        if room.join(request).await.is_err() {
-            self.close_with(close::GOING_AWAY, "the server is shutting down");
+        // Cancelled if the room is purged: the board no longer exists.
+        let deleted = registry.deleted_signal(&room_id);
+        if deleted.is_cancelled() || room.join(request).await.is_err() {
+            self.close_room_ended(&deleted);
             return;
         }
-        self.forward(&room, &done).await;
+        self.forward(&room, &done, &deleted).await;
         room.leave(self.conn).await;
+    }
+
+    /// The room's task has gone: deleted (4004, as for a room that never existed) or the server
+    /// is stopping (1001).
+    fn close_room_ended(&mut self, deleted: &CancellationToken) {
+        if deleted.is_cancelled() {
+            self.close_with(close::NO_SUCH_ROOM, BOARD_DELETED);
+        } else {
+            self.close_with(close::GOING_AWAY, "the server is shutting down");
+        }
     }
 
     fn check_join(
@@ -305,14 +323,40 @@ impl Reader {
         })
     }
 
-    /// After the join: every message goes to the room, in order.
-    async fn forward(&mut self, room: &RoomHandle, done: &CancellationToken) {
-        while let Some(text) = self.next_text(done).await {
+    /// After the join: every message goes to the room, in order, until the connection ends or
+    /// the room is deleted.
+    async fn forward(
+        &mut self,
+        room: &RoomHandle,
+        done: &CancellationToken,
+        deleted: &CancellationToken,
+    ) {
+        loop {
+            let text = tokio::select! {
+                biased;
+                _ = deleted.cancelled() => {
+                    self.close_with(close::NO_SUCH_ROOM, BOARD_DELETED);
+                    return;
+                }
+                text = self.next_text(done) => match text {
+                    Some(text) => text,
+                    None => return,
+                },
+            };
             let decoded = protocol::decode_client_message(&text);
             if self.limiter.check().is_err() {
                 self.refuse_too_fast(decoded);
+                // A sender that keeps going past a burst of refusals is not read at all until
+                // its bucket refills: the kernel's buffers then slow it down, and reading and
+                // refusing a flood no longer costs the server a core.
+                self.refused_in_a_row += 1;
+                if self.refused_in_a_row >= self.pause_after {
+                    self.limiter.until_ready().await;
+                    self.refused_in_a_row = 0;
+                }
                 continue;
             }
+            self.refused_in_a_row = 0;
             let sent = match decoded {
                 Ok(ClientMessage::Op(m)) => room.op(self.conn, m.op_id, m.op).await,
                 Ok(ClientMessage::Ping(Empty {})) => room.ping(self.conn).await,
@@ -343,12 +387,15 @@ impl Reader {
                 },
             };
             if sent.is_err() {
-                self.close_with(close::GOING_AWAY, "the server is shutting down");
+                self.close_room_ended(deleted);
                 return;
             }
         }
     }
 }
+
+/// The close reason when a room is purged while people are connected.
+const BOARD_DELETED: &str = "this board has been deleted";
 
 /// Maps a read error to the close code the peer should get.
 fn classify_read_error(e: &axum::Error) -> (u16, &'static str) {

@@ -9,6 +9,11 @@
 //! Creating an event writes each room's folder first and `event.json` last, so a crash halfway
 //! leaves no event pointing at missing rooms (at worst a few room folders no event mentions).
 //!
+//! Each event has a retention period (`retention_days`, 90 unless chosen at creation). When it
+//! has passed, or when a facilitator asks, the event is purged: [`EventIndex::begin_purge`]
+//! takes it out of the maps and out of `events/` (renamed to `<id>.purging`), and
+//! [`crate::retention`] closes its rooms and deletes every file.
+//!
 //! The methods that create or change an event do blocking file I/O: call them from
 //! `spawn_blocking`. The look-ups only read memory.
 
@@ -35,6 +40,13 @@ pub const ROOMS_PER_EVENT: usize = 20;
 const SECRET_BYTES: usize = 24;
 /// Attempts at a fresh id or code before giving up (a collision is retried, never overwritten).
 const ATTEMPTS: usize = 8;
+/// Days an event and its boards are kept when its creator does not say.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// The shortest and longest retention periods an event may have, in days (ten years at most).
+pub const MIN_RETENTION_DAYS: u32 = 1;
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+/// Milliseconds in a day.
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// An event as saved in `event.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,12 +57,38 @@ pub struct EventRecord {
     pub title: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// Days after `created_at` when the event and every file of it are deleted. Files written
+    /// before retention existed have no such field and read as [`DEFAULT_RETENTION_DAYS`].
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     /// In an anonymous event no author name is stored or shown (each room's board says so too).
     pub anonymous: bool,
     /// SHA-256 of the facilitator secret; the secret itself is never stored.
     pub facilitator_hash: SecretHash,
     /// The event's rooms, in the order the facilitator gave them.
     pub rooms: Vec<EventRoom>,
+}
+
+fn default_retention_days() -> u32 {
+    DEFAULT_RETENTION_DAYS
+}
+
+/// Whether `days` is a retention period an event may have.
+pub fn retention_allowed(days: u32) -> bool {
+    (MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days)
+}
+
+impl EventRecord {
+    /// When the retention period ends, in milliseconds since the Unix epoch.
+    pub fn expires_at(&self) -> u64 {
+        self.created_at
+            .saturating_add(u64::from(self.retention_days).saturating_mul(DAY_MS))
+    }
+
+    /// Whether the retention period has ended at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_at()
+    }
 }
 
 /// One room of an event.
@@ -139,6 +177,10 @@ pub struct NewEvent {
     title: String,
     anonymous: bool,
     rooms: Vec<NewRoom>,
+    /// Days the event is kept; [`DEFAULT_RETENTION_DAYS`] unless [`NewEvent::with_retention_days`].
+    retention_days: u32,
+    /// The rooms' boards when the event is restored from a snapshot (else empty boards).
+    boards: Option<Vec<Board>>,
 }
 
 /// One room of a [`NewEvent`].
@@ -159,9 +201,36 @@ pub enum InvalidEvent {
     RoomName(usize),
     #[error("Room {room}: the prompt must be 1 to {max} characters, without control characters.")]
     Prompt { room: usize, max: usize },
+    #[error(
+        "The boards can be kept for {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} days (retention_days)."
+    )]
+    Retention,
 }
 
 impl NewEvent {
+    /// An event recreated from a snapshot that passed `EventSnapshot::check`: the rooms get
+    /// these boards (with new ids, codes and secret).
+    pub fn restored(
+        title: String,
+        anonymous: bool,
+        retention_days: u32,
+        boards: Vec<Board>,
+    ) -> Self {
+        Self {
+            title,
+            anonymous,
+            rooms: boards
+                .iter()
+                .map(|b| NewRoom {
+                    name: b.name.clone(),
+                    prompt: b.prompt.clone(),
+                })
+                .collect(),
+            retention_days,
+            boards: Some(boards),
+        }
+    }
+
     /// Checks and trims what a facilitator asked for. Rooms are numbered from 1 in messages.
     pub fn new(
         title: &str,
@@ -198,11 +267,26 @@ impl NewEvent {
             title,
             anonymous,
             rooms,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            boards: None,
         })
+    }
+
+    /// Keeps the event for `days` days (1 to 3650) instead of the default 90.
+    pub fn with_retention_days(mut self, days: u32) -> Result<Self, InvalidEvent> {
+        if !retention_allowed(days) {
+            return Err(InvalidEvent::Retention);
+        }
+        self.retention_days = days;
+        Ok(self)
     }
 
     pub fn rooms(&self) -> &[NewRoom] {
         &self.rooms
+    }
+
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days
     }
 }
 
@@ -237,9 +321,10 @@ pub struct CodeTarget {
 pub struct EventIndex {
     storage: Arc<Storage>,
     maps: RwLock<Maps>,
-    /// Held while a secret is replaced, so two rotations of one event cannot leave the file and
-    /// the memory holding different secrets.
-    rotating: Mutex<()>,
+    /// Held while a secret is replaced or an event is purged, so two changes of one event
+    /// cannot leave the file and the memory disagreeing (and a rotation cannot bring a purged
+    /// event back into memory).
+    changing: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -269,6 +354,20 @@ impl Maps {
         }
         self.events.insert(event.id.clone(), event);
     }
+
+    /// Takes an event out of the maps: its id, its rooms and its codes no longer lead anywhere.
+    fn remove(&mut self, event: &EventId) -> Option<Arc<EventRecord>> {
+        let record = self.events.remove(event)?;
+        for r in &record.rooms {
+            if self.by_room.get(&r.room) == Some(event) {
+                self.by_room.remove(&r.room);
+            }
+            if self.by_code.get(&r.code) == Some(&r.room) {
+                self.by_code.remove(&r.code);
+            }
+        }
+        Some(record)
+    }
 }
 
 impl fmt::Debug for EventIndex {
@@ -291,7 +390,7 @@ impl EventIndex {
         Ok(Self {
             storage,
             maps: RwLock::new(maps),
-            rotating: Mutex::new(()),
+            changing: Mutex::new(()),
         })
     }
 
@@ -308,6 +407,16 @@ impl EventIndex {
     /// The event, if there is one with this id.
     pub fn get(&self, event: &EventId) -> Option<Arc<EventRecord>> {
         self.read().events.get(event).cloned()
+    }
+
+    /// The events whose retention period has ended at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> Vec<EventId> {
+        self.read()
+            .events
+            .values()
+            .filter(|e| e.is_expired(now_ms))
+            .map(|e| e.id.clone())
+            .collect()
     }
 
     /// How many events there are.
@@ -404,8 +513,12 @@ impl EventIndex {
         codes: &[JoinCode],
     ) -> Result<CreatedEvent, EventError> {
         let mut rooms = Vec::with_capacity(new.rooms.len());
+        let mut boards = new.boards.map(Vec::into_iter);
         for (spec, code) in new.rooms.into_iter().zip(codes) {
-            let board = Board::for_room(spec.name.clone(), spec.prompt, new.anonymous);
+            let board = match boards.as_mut().and_then(Iterator::next) {
+                Some(board) => board,
+                None => Board::for_room(spec.name.clone(), spec.prompt, new.anonymous),
+            };
             let room = self.create_room(board)?;
             rooms.push(EventRoom {
                 room,
@@ -420,6 +533,7 @@ impl EventIndex {
             id,
             title: new.title,
             created_at: now_ms(),
+            retention_days: new.retention_days,
             anonymous: new.anonymous,
             facilitator_hash: secret.hash(),
             rooms,
@@ -461,7 +575,7 @@ impl EventIndex {
     /// before it takes effect, and from then on the old secret no longer works. Returns the new
     /// secret, to be shown once.
     pub fn rotate_secret(&self, event: &EventId) -> Result<FacilitatorSecret, EventError> {
-        let _one_at_a_time = self.rotating.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.get(event).ok_or(EventError::NoSuchEvent)?;
         let secret = FacilitatorSecret::generate();
         let mut changed = (*current).clone();
@@ -470,6 +584,22 @@ impl EventIndex {
         self.write().events.insert(event.clone(), Arc::new(changed));
         tracing::info!(event = %event, "facilitator secret replaced");
         Ok(secret)
+    }
+
+    /// The first, committing step of a purge (blocking): renames the event's folder to
+    /// `events/<id>.purging` (fsynced), so a restart never loads the event again, then takes it
+    /// out of the maps, so its codes, links and secret stop working at once. Returns the event,
+    /// whose rooms the caller must then close and delete
+    /// ([`crate::storage::Storage::finish_event_purge`]). An unknown event changes nothing.
+    pub fn begin_purge(&self, event: &EventId) -> Result<Arc<EventRecord>, EventError> {
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.get(event).is_none() {
+            return Err(EventError::NoSuchEvent);
+        }
+        self.storage.begin_event_purge(event)?;
+        let record = self.write().remove(event).ok_or(EventError::NoSuchEvent)?;
+        tracing::info!(event = %event, rooms = record.rooms.len(), "event purge started");
+        Ok(record)
     }
 }
 
@@ -510,7 +640,8 @@ pub fn new_code() -> JoinCode {
     JoinCode::from_indexes(std::array::from_fn(|_| rng.random_range(0..n)))
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -71,8 +71,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/rooms", post(create_room))
         .route("/api/rooms/{room}/qr.svg", get(room_qr))
         .route("/api/events", post(create_event))
+        .route(
+            "/api/events/restore",
+            post(restore_event).layer(DefaultBodyLimit::max(RESTORE_BODY_BYTES)),
+        )
         .route("/api/events/{event}", get(get_event))
+        .route("/api/events/{event}", axum::routing::delete(purge_event))
         .route("/api/events/{event}/secret", post(rotate_secret))
+        .route("/api/events/{event}/snapshot", get(download_snapshot))
         .route("/api/codes/{code}", get(lookup_code))
         .route("/ws/{room}", get(upgrade))
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -183,10 +189,8 @@ struct CreateEvent {
     title: String,
     #[serde(default = "anonymous_by_default")]
     anonymous: bool,
-    /// Accepted for the client's sake and not acted on yet: boards are kept until removed by
-    /// hand.
+    /// Days until the event and its boards are deleted (1 to 3650; 90 if not given).
     #[serde(default)]
-    #[allow(dead_code)]
     retention_days: Option<u32>,
     rooms: Vec<ObjectOnly<CreateEventRoom>>,
 }
@@ -241,6 +245,9 @@ struct EventView {
     title: String,
     anonymous: bool,
     created_at: u64,
+    /// Days after `created_at` when the event is purged, and that moment (ms since the epoch).
+    retention_days: u32,
+    expires_at: u64,
     rooms: Vec<RoomLinks>,
 }
 
@@ -398,7 +405,12 @@ async fn create_event(
         })
         .collect();
     let limits = &state.registry.config().limits;
-    let new = match NewEvent::new(&body.title, body.anonymous, rooms, limits) {
+    let new = match NewEvent::new(&body.title, body.anonymous, rooms, limits).and_then(|new| {
+        match body.retention_days {
+            Some(days) => new.with_retention_days(days),
+            None => Ok(new),
+        }
+    }) {
         Ok(new) => new,
         Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
@@ -408,6 +420,97 @@ async fn create_event(
         Err(res) => return res,
     };
     let event = &created.event;
+    let body = EventCreated {
+        event: event.id.to_string(),
+        title: event.title.clone(),
+        anonymous: event.anonymous,
+        facilitator_secret: created.secret.expose().to_owned(),
+        facilitator_link: facilitator_link(&event.id, &created.secret),
+        rooms: event
+            .rooms
+            .iter()
+            .zip(prompts)
+            .map(|(r, prompt)| RoomLinks::of(r, Some(prompt)))
+            .collect(),
+    };
+    private_json(StatusCode::CREATED, body)
+}
+
+/// Largest snapshot file a restore accepts.
+pub const RESTORE_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Recreates an event from a snapshot file, with new ids, codes and facilitator secret. The
+/// file is checked like live input (`EventSnapshot::check`); a broken or hostile one is refused
+/// with a message naming the problem, and nothing is created.
+async fn restore_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = format!(
+                "The snapshot file is too large: at most {} MiB.",
+                RESTORE_BODY_BYTES >> 20
+            );
+            return api_error(e.status(), &msg);
+        }
+    };
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json_type {
+        return api_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the snapshot as JSON (Content-Type: application/json).",
+        );
+    }
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "This is not a Bothy snapshot: it must be a JSON object.",
+        );
+    }
+    let snapshot: bothy_shared::snapshot::EventSnapshot = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            let what = e.to_string();
+            let what: String = what.chars().take(200).collect();
+            let status = if e.is_data() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return api_error(status, &format!("This is not a Bothy snapshot: {what}."));
+        }
+    };
+    let limits = &state.registry.config().limits;
+    if let Err(problem) = snapshot.check(limits) {
+        return api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("The snapshot cannot be restored: {problem}."),
+        );
+    }
+    let boards: Vec<_> = snapshot.rooms.iter().map(|r| r.to_board()).collect();
+    let prompts: Vec<String> = boards.iter().map(|b| b.prompt.clone()).collect();
+    let new = NewEvent::restored(
+        snapshot.event.title.clone(),
+        snapshot.event.anonymous,
+        snapshot.event.retention_days,
+        boards,
+    );
+    let created = match create_event_now(&state, new).await {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
+    let event = &created.event;
+    tracing::info!(event = %event.id, "event restored from a snapshot");
     let body = EventCreated {
         event: event.id.to_string(),
         title: event.title.clone(),
@@ -447,6 +550,46 @@ fn forbidden() -> Response {
     )
 }
 
+/// The event snapshot as a JSON file to save: every room, every note (see docs/snapshot.md).
+async fn download_snapshot(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    let Some(record) = state.registry.events().get(&event) else {
+        return forbidden();
+    };
+    match crate::snapshots::take(&state.registry, &record).await {
+        Ok(snapshot) => {
+            let json = serde_json::to_vec_pretty(&snapshot).expect("snapshots always serialise");
+            let day = crate::report_date(snapshot.exported_at);
+            let disposition = format!("attachment; filename=\"bothy-{event}-{day}.json\"");
+            let mut res = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                json,
+            )
+                .into_response();
+            let h = res.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+        Err(e) => {
+            tracing::error!(event = %event, error = %e, "could not take a snapshot");
+            api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The snapshot could not be taken right now. Try again in a moment.",
+            )
+        }
+    }
+}
+
 async fn get_event(
     State(state): State<AppState>,
     Path(event): Path<String>,
@@ -463,6 +606,8 @@ async fn get_event(
         title: event.title.clone(),
         anonymous: event.anonymous,
         created_at: event.created_at,
+        retention_days: event.retention_days,
+        expires_at: event.expires_at(),
         rooms: event.rooms.iter().map(|r| RoomLinks::of(r, None)).collect(),
     };
     private_json(StatusCode::OK, body)
@@ -796,6 +941,37 @@ impl Drop for IpSlot {
             *count = count.saturating_sub(1);
         }
         self.per_ip.remove_if(&self.ip, |_, c| *c == 0);
+    }
+}
+
+/// `DELETE /api/events/{event}`: the facilitator purges the event now: its rooms close (people
+/// in them see the board is gone), and every file of it is deleted before the answer (204).
+async fn purge_event(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    // Its own task, so a client that hangs up cannot stop the purge halfway.
+    let registry = state.registry.clone();
+    let id = event.clone();
+    let purge = state
+        .tracker
+        .spawn(async move { crate::retention::purge_event(&registry, &id).await });
+    match purge.await {
+        Ok(Ok(_)) | Ok(Err(crate::retention::PurgeError::NoSuchEvent)) => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        other => {
+            tracing::error!(event = %event, result = ?other.map(|r| r.map(|_| ())), "could not finish purging an event");
+            api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The event is closed but not all of its files could be deleted yet. The server \
+                 will finish deleting them; if this persists, tell whoever runs the server.",
+            )
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //!   in `events/` and indexed in memory.
 //! - [`connection`]: one WebSocket: read `join`, forward messages to the room, write its queue.
 //! - [`registry`]: open rooms by id; loads a room from disk on first join.
+//! - [`retention`]: each event's retention period, the expiry sweep, and purging an event
+//!   (from the API, the sweep or `bothy purge`).
 //! - [`metrics`]: counters and histograms for `GET /metrics` (Prometheus text format).
 //! - [`room`]: the task that owns one room: board, sequence, members, journal batches, fan-out.
 //! - [`storage`]: the data directory: snapshots, journals, recovery. The only code that does
@@ -22,12 +24,15 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod report;
+pub mod retention;
 pub mod room;
+pub mod snapshots;
 pub mod storage;
+pub mod suggest;
 pub mod web;
 
 use crate::connection::ConnectionConfig;
-use crate::events::EventIndex;
 use crate::http::AppState;
 use crate::registry::Registry;
 use crate::room::RoomConfig;
@@ -71,6 +76,10 @@ pub struct ServerConfig {
     pub ping_interval: Duration,
     /// Time a client has to send an HTTP request's headers.
     pub header_timeout: Duration,
+    /// Time between event snapshots written while an event is live.
+    pub snapshot_every: Duration,
+    /// Time between retention sweeps (expired events are also purged at start-up).
+    pub retention_sweep: Duration,
     /// The address people reach the server at, like `https://board.example.org` (no trailing
     /// slash), for the links in QR codes. `None`: `http://` and the request's `Host`.
     pub public_url: Option<String>,
@@ -101,7 +110,8 @@ pub async fn serve(
     let faults = config.faults.clone();
     let (storage, events) = tokio::task::spawn_blocking(move || {
         let storage = Arc::new(Storage::open(&data_dir, faults)?);
-        let events = EventIndex::load(storage.clone())?;
+        // Finishes interrupted purges and purges expired events before anything is served.
+        let events = retention::load_events(storage.clone(), events::now_ms())?;
         Ok::<_, StorageError>((storage, Arc::new(events)))
     })
     .await
@@ -139,15 +149,38 @@ pub async fn serve(
         next_conn: Arc::new(AtomicU64::new(1)),
         public_url: config.public_url.as_deref().map(Arc::from),
     };
+    let registry = state.registry.clone();
+    tracker.spawn(retention::run_sweeper(
+        registry.clone(),
+        config.retention_sweep,
+        shutdown.clone(),
+    ));
+    let snapshot_writer = tokio::spawn(snapshots::run_writer(
+        registry.clone(),
+        config.snapshot_every,
+        shutdown.clone(),
+    ));
     let app = http::router(state);
     accept_loop(listener, app, &config, &tracker, &shutdown).await;
     // Every HTTP connection, WebSocket and room is tracked; wait for them to finish.
     tracker.close();
-    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
+    let stopped = tokio::time::timeout(config.shutdown_timeout, tracker.wait()).await;
+    if stopped.is_err() {
         tracing::warn!("shutdown timed out with tasks still running");
+    }
+    // The last snapshot of each event that was live, from the files the rooms left (only once
+    // every room has stopped, so nothing writes them any more).
+    let live = snapshot_writer.await.unwrap_or_default();
+    if stopped.is_ok() && !live.is_empty() {
+        let events: Vec<_> = live
+            .iter()
+            .filter_map(|e| registry.events().get(e))
+            .collect();
+        let storage = registry.storage().clone();
+        let limits = config.limits.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || snapshots::write_final(&storage, &events, &limits))
+                .await;
     }
     Ok(())
 }
@@ -183,6 +216,7 @@ async fn accept_loop(
         };
         // Small messages must go out at once, not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
+        limit_unsent(&tcp);
         let app = app.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -207,6 +241,49 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// Keeps at most this much unsent data in the kernel for one socket. Without it the kernel lets
+/// a reader that has stopped reading soak up hundreds of KiB before a write blocks, so Bothy's
+/// own bounded queue (and the "too slow" close) only notices it tens of seconds later.
+const UNSENT_LIMIT_BYTES: libc::c_int = 64 * 1024;
+
+#[cfg(target_os = "linux")]
+fn limit_unsent(tcp: &tokio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let value = UNSENT_LIMIT_BYTES;
+    // SAFETY: a valid socket descriptor, a c_int option value and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "TCP_NOTSENT_LOWAT not set");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn limit_unsent(_tcp: &tokio::net::TcpStream) {}
+
+/// A date (`YYYY-MM-DD`, UTC) for file names, from milliseconds since the Unix epoch.
+pub fn report_date(ms: u64) -> String {
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let days = (ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Largest request line plus headers accepted.

@@ -1,7 +1,8 @@
 //! The `bothy` binary: parse the command line, start logging, run the server until SIGTERM or
 //! Ctrl-C.
 
-use bothy_server::config::{Cli, Command, ServeArgs};
+use bothy_server::config::{Cli, Command, ReportArgs, ServeArgs};
+use bothy_server::report;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -17,6 +18,10 @@ fn main() -> std::process::ExitCode {
         .init();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Report(args)) => return report(&args),
+        Some(Command::Purge(args)) => {
+            return bothy_server::retention::purge_command(&args.data_dir, &args.event);
+        }
         None => ServeArgs::default(),
     };
     let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
@@ -24,6 +29,51 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bothy: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `bothy report`: read and check the snapshot, write the report. Exit code 2 (and a message on
+/// stderr) for a file that cannot be used, 1 when the report cannot be written.
+fn report(args: &ReportArgs) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    let path = args.snapshot.display();
+    let read = std::fs::File::open(&args.snapshot).and_then(|f| {
+        let mut bytes = Vec::new();
+        // One byte over the limit is enough to refuse the file.
+        f.take(report::MAX_SNAPSHOT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+    });
+    let snapshot = match read
+        .map_err(|e| format!("cannot read the file: {e}"))
+        .and_then(|bytes| report::parse_snapshot(&bytes))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bothy report: {path}: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let options = report::ReportOptions {
+        quote_all: args.quote_all,
+    };
+    let text = report::render(&snapshot, args.format, &options);
+    let written = match &args.output {
+        Some(file) => std::fs::write(file, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", file.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write the report: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bothy report: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,5 +1,9 @@
 //! The registry of open rooms: room id → [`RoomHandle`]. A room's task is started the first
 //! time someone joins it after the server starts, from its files on disk.
+//!
+//! A room can also be closed alone, for a purge ([`Registry::close_room`]): its members are
+//! told the board is gone (4004), its task finishes its disk work and ends, and the room cannot
+//! be opened again while its files are deleted.
 
 use crate::events::EventIndex;
 use crate::room::{RoomActor, RoomConfig, RoomHandle};
@@ -36,6 +40,23 @@ struct Inner {
     shutdown: CancellationToken,
     /// Every event: which room belongs to which event, join codes, facilitator secrets' hashes.
     events: Arc<EventIndex>,
+    /// How to stop each running room's task alone, and learn when it has ended.
+    running: DashMap<RoomId, RoomTask>,
+    /// Rooms being purged: never opened again (their files are being deleted).
+    closed: DashMap<RoomId, ()>,
+    /// Held for the whole of a purge or a retention sweep: one at a time.
+    purges: tokio::sync::Mutex<()>,
+}
+
+/// A running room's task, as the registry controls it.
+struct RoomTask {
+    /// Given to the room's task (a child of the server's shutdown token): cancelling it stops
+    /// that room alone; it saves what it has in flight and ends.
+    stop: CancellationToken,
+    /// Cancelled when the room is deleted: its connections close with 4004 at once.
+    deleted: CancellationToken,
+    /// Cancelled when the task has ended (also if it panicked) and released its journal.
+    ended: CancellationToken,
 }
 
 impl Registry {
@@ -54,6 +75,9 @@ impl Registry {
                 tracker,
                 shutdown,
                 events,
+                running: DashMap::new(),
+                closed: DashMap::new(),
+                purges: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -77,6 +101,9 @@ impl Registry {
         let cell = self.inner.rooms.entry(room.clone()).or_default().clone();
         let result = cell
             .get_or_try_init(|| async {
+                if self.inner.closed.contains_key(room) {
+                    return Err(OpenError::NoSuchRoom);
+                }
                 let storage = self.inner.storage.clone();
                 let limits = self.inner.config.limits.clone();
                 let id = room.clone();
@@ -97,13 +124,23 @@ impl Registry {
                     }
                     other => tracing::warn!(room = %room, seq = loaded.seq, recovery = ?other, "room opened after recovery"),
                 }
+                let task = RoomTask {
+                    stop: self.inner.shutdown.child_token(),
+                    deleted: CancellationToken::new(),
+                    ended: CancellationToken::new(),
+                };
                 let (actor, handle) = RoomActor::new(
                     room.clone(),
                     loaded,
                     self.inner.config.clone(),
-                    self.inner.shutdown.clone(),
+                    task.stop.clone(),
                 );
-                self.inner.tracker.spawn(actor.run());
+                let ended = task.ended.clone().drop_guard();
+                self.inner.running.insert(room.clone(), task);
+                self.inner.tracker.spawn(async move {
+                    let _ended = ended;
+                    actor.run().await;
+                });
                 Ok::<_, OpenError>(handle)
             })
             .await
@@ -113,6 +150,64 @@ impl Registry {
             self.inner.rooms.remove_if(room, |_, c| c.get().is_none());
         }
         result
+    }
+
+    /// Ids of the rooms whose tasks are running.
+    pub fn open_rooms(&self) -> Vec<RoomId> {
+        self.inner
+            .rooms
+            .iter()
+            .filter(|e| e.value().get().is_some())
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    /// Cancelled when the room is deleted (purged): a connection to it then closes with 4004.
+    /// Already cancelled if the room is not running (it was closed since it was opened).
+    pub fn deleted_signal(&self, room: &RoomId) -> CancellationToken {
+        match self.inner.running.get(room) {
+            Some(task) => task.deleted.clone(),
+            None => {
+                let gone = CancellationToken::new();
+                gone.cancel();
+                gone
+            }
+        }
+    }
+
+    /// Closes a room for good, before its files are deleted: from now on it cannot be opened;
+    /// its connections are closed with 4004 (the browser says the board no longer exists); its
+    /// task saves what it has in flight and ends, and this returns once it has (and so has let
+    /// go of its journal). A room not running is only barred from opening. Call
+    /// [`Registry::forget_closed`] once its files are gone.
+    pub async fn close_room(&self, room: &RoomId) {
+        self.inner.closed.insert(room.clone(), ());
+        let cell = self.inner.rooms.get(room).map(|c| c.value().clone());
+        if let Some(cell) = cell {
+            // If someone is opening the room right now, wait for that to finish (a task may be
+            // starting); an empty cell stays empty, and later openings see `closed`.
+            let _ = cell
+                .get_or_try_init(|| async { Err::<RoomHandle, ()>(()) })
+                .await;
+        }
+        if let Some((_, task)) = self.inner.running.remove(room) {
+            task.deleted.cancel();
+            task.stop.cancel();
+            task.ended.cancelled().await;
+        }
+        self.inner.rooms.remove(room);
+        tracing::info!(room = %room, "room closed for deletion");
+    }
+
+    /// Lets a room id be opened again once a purge has deleted its files (it then opens only if
+    /// files exist, which they no longer do).
+    pub fn forget_closed(&self, room: &RoomId) {
+        self.inner.closed.remove(room);
+    }
+
+    /// One purge or retention sweep at a time: hold this for the whole of one.
+    pub fn purge_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.purges
     }
 
     /// The room's handle if its task is running (without loading it).

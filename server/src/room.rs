@@ -94,6 +94,8 @@ enum Command {
     },
     /// The event's facilitator secret changed: close every facilitator connection.
     DropFacilitators,
+    /// A copy of the confirmed board and its sequence number, for a snapshot.
+    Export(oneshot::Sender<(u64, Board)>),
 }
 
 /// A cheap, cloneable way to talk to a room's task.
@@ -144,6 +146,17 @@ impl RoomHandle {
     /// must join again with the new secret.
     pub async fn drop_facilitators(&self) {
         let _ = self.tx.send(Command::DropFacilitators).await;
+    }
+
+    /// A copy of the room's confirmed board and its sequence number. The room only clones the
+    /// board; everything else (serialising, writing) happens elsewhere, so it never pauses.
+    pub async fn export(&self) -> Result<(u64, Board), RoomClosed> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Export(tx))
+            .await
+            .map_err(|_| RoomClosed)?;
+        rx.await.map_err(|_| RoomClosed)
     }
 
     pub async fn leave(&self, conn: ConnId) {
@@ -581,6 +594,9 @@ impl RoomActor {
                 if self.members.remove(&conn).is_some() {
                     self.broadcast_presence(None);
                 }
+            }
+            Command::Export(reply) => {
+                let _ = reply.send((self.confirmed_seq, self.confirmed.clone()));
             }
             Command::DropFacilitators => {
                 let facilitators: Vec<ConnId> = self

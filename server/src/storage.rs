@@ -1,7 +1,9 @@
 //! Files on disk: one folder per room under `<data-dir>/rooms/`, each with an atomic JSON
 //! snapshot and an append-only journal of confirmed operations, and one folder per event under
 //! `<data-dir>/events/` with its `event.json`. `docs/storage.md` describes the layout; this
-//! module is the only code that touches it.
+//! module is the only code that touches it. Purging an event (its retention ended, or a
+//! facilitator asked) deletes its folder and its rooms' folders in a crash-safe order: see
+//! [`Storage::begin_event_purge`].
 //!
 //! Every function here does blocking file I/O: call it from `spawn_blocking` or at start-up.
 
@@ -22,6 +24,9 @@ const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 const JOURNAL_FILE: &str = "journal.log";
 const EVENT_FILE: &str = "event.json";
 const EVENT_TMP: &str = "event.json.tmp";
+/// Added to an event folder's name while the event is being purged (`events/<id>.purging`).
+/// Not an event id, so the folder is never loaded as an event.
+const PURGING_SUFFIX: &str = ".purging";
 /// An `event.json` larger than this cannot be one the server wrote.
 const MAX_EVENT_FILE_BYTES: u64 = 1 << 20;
 /// A journal line longer than this cannot be a record the server wrote.
@@ -41,6 +46,8 @@ pub enum StorageError {
     BadSnapshot { path: PathBuf, reason: String },
     #[error("event {0} already exists")]
     EventExists(EventId),
+    #[error("there is no event {0}")]
+    NoSuchEvent(EventId),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
@@ -283,6 +290,113 @@ impl Storage {
             }
         }
         Ok(events)
+    }
+
+    fn purging_dir(&self, event: &EventId) -> PathBuf {
+        self.root
+            .join("events")
+            .join(format!("{event}{PURGING_SUFFIX}"))
+    }
+
+    /// The first step of purging an event, and the one that commits it: renames
+    /// `events/<id>/` to `events/<id>.purging/` and fsyncs `events/`. From then on a restart
+    /// never loads the event; it finishes the purge instead ([`Storage::finish_interrupted_purges`]),
+    /// using the room list in the renamed `event.json`. The caller closes the event's rooms and
+    /// then calls [`Storage::finish_event_purge`].
+    pub fn begin_event_purge(&self, event: &EventId) -> Result<(), StorageError> {
+        let dir = self.event_dir(event);
+        if !dir.is_dir() {
+            return Err(StorageError::NoSuchEvent(event.clone()));
+        }
+        let purging = self.purging_dir(event);
+        if fs::symlink_metadata(&purging).is_ok() {
+            // An earlier event with this id was being purged when the server stopped, and the
+            // id was then drawn again: finish that purge first.
+            let rooms = purging_rooms(&purging).map_err(|reason| StorageError::Io {
+                path: purging.clone(),
+                source: io::Error::other(reason),
+            })?;
+            self.finish_event_purge(event, &rooms)?;
+        }
+        fs::rename(&dir, &purging).map_err(io_err(&dir))?;
+        sync_dir(&self.root.join("events"))
+    }
+
+    /// The last step of a purge: deletes each room's folder (`rooms/<room>/`: snapshot,
+    /// journal, set-aside journals, anything else in it), fsyncs `rooms/`, then deletes
+    /// `events/<id>.purging/` (event.json and any event snapshot) and fsyncs `events/`. The
+    /// rooms go first, so a crash in between leaves the `.purging` folder that names them. The
+    /// rooms' tasks must have stopped. Folders already gone are skipped, so it can be repeated.
+    pub fn finish_event_purge(
+        &self,
+        event: &EventId,
+        rooms: &[RoomId],
+    ) -> Result<PurgeReport, StorageError> {
+        let mut report = PurgeReport::default();
+        for room in rooms {
+            let dir = self.room_dir(room);
+            if remove_tree(&dir, &mut report.files).map_err(io_err(&dir))? {
+                report.folders.push(Path::new("rooms").join(room.as_str()));
+            }
+        }
+        sync_dir(&self.root.join("rooms"))?;
+        let purging = self.purging_dir(event);
+        if remove_tree(&purging, &mut report.files).map_err(io_err(&purging))? {
+            report
+                .folders
+                .push(Path::new("events").join(event.as_str()));
+        }
+        sync_dir(&self.root.join("events"))?;
+        Ok(report)
+    }
+
+    /// Finishes every purge a crash or power cut interrupted (each `events/<id>.purging/`
+    /// folder), at start-up before any room opens. A folder whose room list cannot be read is
+    /// reported and left as it is.
+    pub fn finish_interrupted_purges(&self) -> Result<Vec<(EventId, PurgeReport)>, StorageError> {
+        let events_dir = self.root.join("events");
+        let entries = fs::read_dir(&events_dir).map_err(io_err(&events_dir))?;
+        let mut finished = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&events_dir))?;
+            let path = entry.path();
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.strip_suffix(PURGING_SUFFIX))
+                .and_then(|id| EventId::parse(id).ok())
+            else {
+                continue;
+            };
+            let rooms = match purging_rooms(&path) {
+                Ok(rooms) => rooms,
+                Err(reason) => {
+                    tracing::error!(path = %path.display(), %reason, "an interrupted purge cannot be finished: its event.json cannot be read; left as it is");
+                    continue;
+                }
+            };
+            let report = self.finish_event_purge(&id, &rooms)?;
+            tracing::warn!(event = %id, folders = report.folders.len(), files = report.files, "finished a purge that was interrupted");
+            finished.push((id, report));
+        }
+        Ok(finished)
+    }
+
+    /// Purges an event from the files alone (blocking; for `bothy purge` while no server runs
+    /// on the data directory): the same steps as the server's purge, with the room list read
+    /// from `event.json`. A damaged `event.json` still names its rooms if its `rooms` can be
+    /// read; an event folder without `event.json` (a creation cut short) is deleted alone.
+    pub fn purge_event_files(&self, event: &EventId) -> Result<PurgeReport, StorageError> {
+        let dir = self.event_dir(event);
+        if !dir.is_dir() {
+            return Err(StorageError::NoSuchEvent(event.clone()));
+        }
+        let rooms = purging_rooms(&dir).map_err(|reason| StorageError::Io {
+            path: dir.join(EVENT_FILE),
+            source: io::Error::other(reason),
+        })?;
+        self.begin_event_purge(event)?;
+        self.finish_event_purge(event, &rooms)
     }
 
     /// Loads a room: its snapshot, then every journal record after it. See [`Recovery`] for what
@@ -543,6 +657,14 @@ fn read_event(path: &Path, id: &EventId) -> Result<EventRecord, String> {
     if &event.id != id {
         return Err(format!("it belongs to event {}", event.id));
     }
+    if !crate::events::retention_allowed(event.retention_days) {
+        return Err(format!(
+            "retention_days {} is not between {} and {}",
+            event.retention_days,
+            crate::events::MIN_RETENTION_DAYS,
+            crate::events::MAX_RETENTION_DAYS
+        ));
+    }
     Ok(event)
 }
 
@@ -568,6 +690,65 @@ pub fn compact(
 ) -> Result<(), StorageError> {
     write_snapshot(dir, snapshot)?;
     journal.truncate()
+}
+
+/// What a purge deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The folders deleted, relative to the data directory: `rooms/<room>` for each room and
+    /// `events/<id>` for the event.
+    pub folders: Vec<PathBuf>,
+    /// How many files were deleted in them.
+    pub files: usize,
+}
+
+/// The room ids in an event folder's `event.json` (the folder may be `<id>.purging`). Only
+/// `rooms[].room` is read, so a purge is not stopped by any other damage. No `event.json`: no
+/// rooms (it is deleted last, after the rooms).
+fn purging_rooms(dir: &Path) -> Result<Vec<RoomId>, String> {
+    #[derive(Deserialize)]
+    struct RoomList {
+        rooms: Vec<RoomEntry>,
+    }
+    #[derive(Deserialize)]
+    struct RoomEntry {
+        room: RoomId,
+    }
+    let path = dir.join(EVENT_FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_EVENT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_EVENT_FILE_BYTES {
+        return Err("the file is larger than any the server writes".into());
+    }
+    let list: RoomList = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    Ok(list.rooms.into_iter().map(|r| r.room).collect())
+}
+
+/// Deletes a file or a folder and everything in it, counting the files; never follows a
+/// symbolic link (the link itself is deleted). `Ok(false)` if there was nothing there.
+fn remove_tree(path: &Path, files: &mut usize) -> io::Result<bool> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() {
+        for entry in fs::read_dir(path)? {
+            remove_tree(&entry?.path(), files)?;
+        }
+        fs::remove_dir(path)?;
+    } else {
+        fs::remove_file(path)?;
+        *files += 1;
+    }
+    Ok(true)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
@@ -628,4 +809,23 @@ impl Journal {
         self.records = 0;
         Ok(())
     }
+}
+
+/// Saves an event's latest snapshot as `events/<id>/snapshot.json`, atomically (temp file,
+/// fsync, rename, fsync the folder).
+pub fn write_event_snapshot(
+    storage: &Storage,
+    event: &EventId,
+    snapshot: &bothy_shared::snapshot::EventSnapshot,
+) -> Result<(), StorageError> {
+    let dir = storage.event_dir(event);
+    let json = serde_json::to_vec(snapshot).expect("snapshots always serialise");
+    let tmp = dir.join("snapshot.json.tmp");
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(&json).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    let dest = dir.join("snapshot.json");
+    fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+    sync_dir(&dir)
 }

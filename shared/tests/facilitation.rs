@@ -290,10 +290,11 @@ fn kind(op: &Op) -> usize {
         Op::ProxyNote(_) => 22,
         Op::ProxyVote(_) => 23,
         Op::TimerEnded(_) => 24,
+        Op::SetQuotable(_) => 25,
     }
 }
 
-const KIND_COUNT: usize = 25;
+const KIND_COUNT: usize = 26;
 
 /// One of every facilitator operation on note `n`, in an order in which a facilitator can apply
 /// them one after another to a room where `n` is an ordinary note.
@@ -323,6 +324,10 @@ fn participant_ops(n: NoteId, t: ThemeId) -> Vec<Op> {
         create("Another"),
         edit(n, "Edited"),
         recolour(n),
+        Op::SetQuotable(SetQuotable {
+            note: n,
+            quotable: true,
+        }),
         move_to(n),
         Op::CreateTheme(CreateTheme {
             title: "Water".into(),

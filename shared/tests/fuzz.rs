@@ -21,8 +21,8 @@
 
 use bothy_shared::op::{
     CreateNote, CreateTheme, DeleteNote, DeleteTheme, EditNote, Moderate, MoveNote, NoFields,
-    NoteRef, OnEnd, OpenVoting, RecolourNote, RenameTheme, SetLocked, SetNoteTheme, SetTheming,
-    SetWriting, Spotlight, StartTimer, Theming, Writing,
+    NoteRef, OnEnd, OpenVoting, RecolourNote, RenameTheme, SetLocked, SetNoteTheme, SetQuotable,
+    SetTheming, SetWriting, Spotlight, StartTimer, Theming, Writing,
 };
 use bothy_shared::protocol::{ClientMessage, decode_client_message};
 use bothy_shared::{ActorKey, Board, Colour, Limits, Op, OpContext, Role, Viewer};
@@ -66,6 +66,7 @@ const EXAMPLES: &[&str] = &[
     r#"{"type":"join","version":1,"token":"Mf3kR8sQ1wXc7VbN5tYh2J","last_seq":null,"name":"Morag","facilitator":"f56b7c696e147ce38d2d9288bd4982b883b936dd78526cb3"}"#,
     r#"{"type":"op","op_id":"h3x9-24","op":{"kind":"vote","note":7}}"#,
     r#"{"type":"op","op_id":"h3x9-25","op":{"kind":"unvote","note":7}}"#,
+    r#"{"type":"op","op_id":"h3x9-29","op":{"kind":"set_quotable","note":7,"quotable":true}}"#,
     r#"{"type":"op","op_id":"f4c1-1","op":{"kind":"set_writing","writing":"private"}}"#,
     r#"{"type":"op","op_id":"f4c1-2","op":{"kind":"set_writing","writing":"open"}}"#,
     r#"{"type":"op","op_id":"f4c1-3","op":{"kind":"start_timer","seconds":300,"on_end":"lock"}}"#,
@@ -226,6 +227,7 @@ const KEYS: &[&str] = &[
     "show_tallies",
     "theming",
     "reason",
+    "quotable",
     "room",
     "owner",
     "role",
@@ -249,6 +251,7 @@ const WORDS: &[&str] = &[
     "set_note_theme",
     "vote",
     "unvote",
+    "set_quotable",
     "set_writing",
     "start_timer",
     "stop_timer",
@@ -373,7 +376,7 @@ fn field(name: &'static str) -> BoxedStrategy<Value> {
             1 => number(),
         ]
         .boxed(),
-        "locked" | "show_tallies" => any::<bool>().prop_map(Value::from).boxed(),
+        "locked" | "show_tallies" | "quotable" => any::<bool>().prop_map(Value::from).boxed(),
         "facilitator" => {
             prop_oneof!["[0-9a-f]{48}".prop_map(Value::from), Just(Value::Null),].boxed()
         }
@@ -423,6 +426,7 @@ const OPS: &[(&str, &[&str])] = &[
     ("set_note_theme", &["note", "theme", "position"]),
     ("vote", &["note"]),
     ("unvote", &["note"]),
+    ("set_quotable", &["note", "quotable"]),
     ("set_writing", &["writing"]),
     ("start_timer", &["seconds", "on_end"]),
     ("stop_timer", &[]),
@@ -516,8 +520,8 @@ fn decoded_ops_from_generated_messages_include_every_kind() {
             Ok(())
         })
         .unwrap();
-    // Every kind of operation: `OPS` names them all (25 today).
-    assert_eq!(OPS.len(), 25);
+    // Every kind of operation: `OPS` names them all (26 today).
+    assert_eq!(OPS.len(), 26);
     assert_eq!(
         seen.borrow().len(),
         OPS.len(),
@@ -615,6 +619,8 @@ fn any_op() -> impl Strategy<Value = Op> {
             })).boxed(),
         2 => note_ref().prop_map(Op::Vote).boxed(),
         1 => note_ref().prop_map(Op::Unvote).boxed(),
+        1 => (any_id(), any::<bool>())
+            .prop_map(|(note, quotable)| Op::SetQuotable(SetQuotable { note, quotable })).boxed(),
         1 => prop::sample::select(vec![Writing::Open, Writing::Private])
             .prop_map(|writing| Op::SetWriting(SetWriting { writing })).boxed(),
         1 => (any_count(), prop::sample::select(vec![OnEnd::Nothing, OnEnd::Lock]))
@@ -790,6 +796,13 @@ fn busy_board() -> Board {
     let steps = [
         (who("ailsa", p), note("One")),
         (who("ben", p), note("Two")),
+        (
+            who("ailsa", p),
+            Op::SetQuotable(SetQuotable {
+                note: 1,
+                quotable: true,
+            }),
+        ),
         (
             who("ailsa", p),
             Op::CreateTheme(CreateTheme { title: "T".into() }),

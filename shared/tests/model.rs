@@ -13,7 +13,7 @@
 //! operations, `timer_ended`, the lock, theming rights), private writing (who sees which note,
 //! who may find it), dot voting (the budget, own dots only, tallies hidden while voting with
 //! hidden tallies), moderation (placeholders, removal for good, the audit list), the spotlight,
-//! the timer, proxy notes and anonymous rooms.
+//! the timer, proxy notes, anonymous rooms and consent to quote (the author's alone).
 //!
 //! Four properties:
 //! 1. `apply` agrees with the model, changes nothing when it refuses, and keeps the invariants;
@@ -30,8 +30,8 @@
 use bothy_shared::board::{AuditAction, AuditEntry, ModerationState, REASON_CHARS, Timer, Voting};
 use bothy_shared::op::{
     CreateNote, CreateTheme, DeleteNote, DeleteTheme, EditNote, Moderate, MoveNote, NoFields,
-    NoteRef, OnEnd, OpenVoting, RecolourNote, RenameTheme, SetLocked, SetNoteTheme, SetTheming,
-    SetWriting, Spotlight, StartTimer, Theming, Writing,
+    NoteRef, OnEnd, OpenVoting, RecolourNote, RenameTheme, SetLocked, SetNoteTheme, SetQuotable,
+    SetTheming, SetWriting, Spotlight, StartTimer, Theming, Writing,
 };
 use bothy_shared::{
     ActorKey, Board, BoardView, Colour, Delivery, Limits, NoteId, NoteView, Op, OpContext,
@@ -101,6 +101,8 @@ struct ModelNote {
     /// Dots by voter (never a zero count).
     votes: BTreeMap<String, u32>,
     proxy_votes: u32,
+    /// Its author agreed that it may be quoted.
+    quotable: bool,
 }
 
 impl ModelNote {
@@ -348,6 +350,7 @@ impl Model {
     /// - edit note: not found (or someone else's private note), then not yours, then text, then
     ///   moderated;
     /// - recolour / delete note: not found, then not yours;
+    /// - set quotable: not found, then not yours;
     /// - move note (anyone may move any note they can see): not found, then bounds;
     /// - create theme: too many themes, then title;
     /// - rename theme: title, then not found;
@@ -396,6 +399,7 @@ impl Model {
                     proxy,
                     votes: BTreeMap::new(),
                     proxy_votes: 0,
+                    quotable: false,
                 });
                 Ok(Some(id))
             }
@@ -413,6 +417,19 @@ impl Model {
                 let i = self.own_note(o.note, who)?;
                 self.notes[i].colour = o.colour;
                 self.notes[i].updated_at = at;
+                Ok(None)
+            }
+            Op::SetQuotable(o) => {
+                // Consent to quote is the author's alone: the asker must be the note's owner.
+                // A proxy note, or a note written without a key, belongs to nobody, so nobody
+                // can consent for it; a facilitator cannot consent for anyone.
+                let i = self.visible(o.note, who)?;
+                let owner = &self.notes[i].owner;
+                if owner.is_none() || *owner != who.key() {
+                    return Err(RejectReason::NotYours);
+                }
+                // Not an edit: `updated_at` stays.
+                self.notes[i].quotable = o.quotable;
                 Ok(None)
             }
             Op::MoveNote(o) => {
@@ -688,6 +705,7 @@ impl Model {
                         .map(|m| m.1.clone()),
                     proxy: n.proxy,
                     votes: tallies.then(|| n.tally()),
+                    quotable: n.quotable,
                 }
             })
             .collect();
@@ -791,6 +809,7 @@ fn assert_matches(
             .collect();
         prop_assert_eq!(&votes, &m.votes, "votes of note {}", m.id);
         prop_assert_eq!(n.proxy_votes, m.proxy_votes, "proxy votes of note {}", m.id);
+        prop_assert_eq!(n.quotable, m.quotable, "quotable of note {}", m.id);
     }
 
     let board_themes: Vec<ThemeId> = board.themes.keys().copied().collect();
@@ -918,9 +937,10 @@ fn check_delivery(
 /// as it is: an id that was never issued.
 const LIVE: u64 = 1 << 62;
 /// Ids from here stand for "one of the notes this operation is likeliest to work on": the
-/// asker's own notes for an edit, recolour or delete, the notes they put dots on for an unvote,
-/// hidden notes for an unhide or a removal, the spotlit note for a hide, themed notes to
-/// (re)theme or delete, themes holding notes. With none of those, any live note (or theme).
+/// asker's own notes for an edit, recolour, delete or consent to quote, the notes they put dots
+/// on for an unvote, hidden notes for an unhide or a removal, the spotlit note for a hide,
+/// themed notes to (re)theme or delete, themes holding notes. With none of those, any live note
+/// (or theme).
 const HINT: u64 = LIVE + 64;
 
 /// What `LIVE` and `HINT` ids resolve to, taken from the board just before a step.
@@ -981,7 +1001,7 @@ impl Targets {
     fn resolve<'a>(&'a self, op: &Op) -> Op {
         let or = |a: &'a [NoteId], b: &'a [NoteId]| if a.is_empty() { b } else { a };
         let hint = match op {
-            Op::EditNote(_) | Op::RecolourNote(_) => &self.mine,
+            Op::EditNote(_) | Op::RecolourNote(_) | Op::SetQuotable(_) => &self.mine,
             Op::DeleteNote(_) => or(&self.mine_themed, &self.mine),
             Op::SetNoteTheme(_) => &self.themed,
             Op::Unvote(_) => &self.dotted,
@@ -1020,6 +1040,7 @@ impl Targets {
             | Op::TimerEnded(_) => {}
             Op::EditNote(o) => o.note = note(o.note),
             Op::RecolourNote(o) => o.note = note(o.note),
+            Op::SetQuotable(o) => o.note = note(o.note),
             Op::MoveNote(o) => o.note = note(o.note),
             Op::DeleteNote(o) => o.note = note(o.note),
             Op::RenameTheme(o) => o.theme = theme(o.theme),
@@ -1185,6 +1206,8 @@ fn participant_op() -> impl Strategy<Value = Op> {
             .boxed(),
         5 => note_ref().prop_map(Op::Vote).boxed(),
         4 => hinted_note_id().prop_map(|note| Op::Unvote(NoteRef { note })).boxed(),
+        3 => (prop_oneof![2 => hinted_note_id(), 1 => note_id()], any::<bool>())
+            .prop_map(|(note, quotable)| Op::SetQuotable(SetQuotable { note, quotable })).boxed(),
     ]
 }
 
@@ -1474,6 +1497,74 @@ fn note_position_survives_json_exactly() {
     assert_eq!(back, board, "read back from {json}");
 }
 
+/// Consent to quote, step by step: off by default, given and withdrawn by the author alone, never
+/// by someone else, a facilitator, or anyone for a proxy note; not an edit (`updated_at` stays).
+#[test]
+fn consent_to_quote_is_the_authors_alone() {
+    let limits = Limits::default();
+    let mut board = Board::for_room(NAME, PROMPT, false);
+    let person = |a| Who {
+        actor: Some(a),
+        role: Role::Participant,
+    };
+    let (a, b) = (person("a"), person("b"));
+    let f = Who {
+        actor: Some("f"),
+        role: Role::Facilitator,
+    };
+    let note = || CreateNote {
+        text: "Benches".into(),
+        colour: Colour::Green,
+        x: 1.0,
+        y: 2.0,
+    };
+    let mut step = |who: Who, at: u64, op: Op| board.apply(&op, &who.ctx(at, false), &limits);
+    let quote = |note, quotable| Op::SetQuotable(SetQuotable { note, quotable });
+    let mine = step(a, 1, Op::CreateNote(note())).unwrap().created.unwrap();
+    let proxy = step(f, 2, Op::ProxyNote(note())).unwrap().created.unwrap();
+    let reason = |r: Result<_, bothy_shared::OpError>| r.map(|_| ()).map_err(|e| e.reason);
+    use RejectReason::{Locked, NotFound, NotYours};
+    assert_eq!(reason(step(b, 3, quote(mine, true))), Err(NotYours));
+    assert_eq!(reason(step(f, 4, quote(mine, true))), Err(NotYours));
+    assert_eq!(reason(step(f, 5, quote(proxy, true))), Err(NotYours));
+    assert_eq!(reason(step(a, 6, quote(proxy, true))), Err(NotYours));
+    assert_eq!(reason(step(a, 7, quote(mine, true))), Ok(()));
+    assert_eq!(reason(step(a, 8, quote(mine, false))), Ok(()));
+    assert_eq!(reason(step(a, 9, quote(mine, true))), Ok(()));
+    // Someone else's private note does not exist for a participant.
+    step(
+        f,
+        10,
+        Op::SetWriting(SetWriting {
+            writing: Writing::Private,
+        }),
+    )
+    .unwrap();
+    let private = step(b, 11, Op::CreateNote(note()))
+        .unwrap()
+        .created
+        .unwrap();
+    assert_eq!(reason(step(a, 12, quote(private, true))), Err(NotFound));
+    assert_eq!(reason(step(b, 13, quote(private, true))), Ok(()));
+    // A hidden note's author may still say; a locked board refuses.
+    let hide = Op::HideNote(Moderate {
+        note: mine,
+        reason: "Check".into(),
+    });
+    step(f, 14, hide).unwrap();
+    assert_eq!(reason(step(a, 15, quote(mine, false))), Ok(()));
+    step(f, 16, Op::SetLocked(SetLocked { locked: true })).unwrap();
+    assert_eq!(reason(step(a, 17, quote(mine, true))), Err(Locked));
+
+    let n = &board.notes;
+    assert!(!n[&mine].quotable && n[&private].quotable && !n[&proxy].quotable);
+    assert_eq!(n[&mine].updated_at, 14, "only the hide changed it");
+    assert_eq!(n[&private].updated_at, 11);
+    let view = board.view(Viewer::Facilitator);
+    let shown: Vec<bool> = view.notes.iter().map(|n| n.quotable).collect();
+    assert_eq!(shown, [false, false, true]);
+}
+
 /// The interesting situations one step of a sequence is in, judged on the model before the
 /// step, and how it ended.
 fn situations(
@@ -1488,10 +1579,27 @@ fn situations(
         Ok(_) => format!("accepted {kind}"),
         Err(r) => format!("refused {r:?}"),
     }];
+    let note = |id: NoteId| model.notes.iter().find(|n| n.id == id);
+    if let (Op::SetQuotable(o), Err(RejectReason::NotYours)) = (op, verdict) {
+        match note(o.note) {
+            Some(n) if n.proxy => out.push("refused SetQuotable on a proxy note".into()),
+            Some(n) if n.owner.is_some() && who.role == Role::Facilitator => {
+                out.push("refused SetQuotable by a facilitator on someone's note".into());
+            }
+            Some(n) if n.owner.is_some() => {
+                out.push("refused SetQuotable on someone else's note".into());
+            }
+            _ => {}
+        }
+    }
+    if let (Op::SetQuotable(o), Err(RejectReason::NotFound)) = (op, verdict)
+        && note(o.note).is_some_and(|n| n.private)
+    {
+        out.push("refused SetQuotable on someone else's private note".into());
+    }
     if verdict.is_err() {
         return out;
     }
-    let note = |id: NoteId| model.notes.iter().find(|n| n.id == id);
     match op {
         Op::DeleteNote(o) if model.theme_of(o.note).is_some() => {
             out.push("deleted a note in a theme".into());
@@ -1612,6 +1720,7 @@ fn generators_reach_every_outcome() {
         "accepted RemoveNote",
         "accepted ProxyNote",
         "accepted TimerEnded",
+        "accepted SetQuotable",
         "accepted MoveNote by someone else",
         "refused Invalid",
         "refused TextEmpty",
@@ -1640,6 +1749,10 @@ fn generators_reach_every_outcome() {
         "spotlit a note",
         "HideNote on the spotlit note",
         "a facilitator changed a locked board",
+        "refused SetQuotable on a proxy note",
+        "refused SetQuotable on someone else's note",
+        "refused SetQuotable by a facilitator on someone's note",
+        "refused SetQuotable on someone else's private note",
     ];
     for s in expected {
         let n = seen.get(s).copied().unwrap_or(0);

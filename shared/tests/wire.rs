@@ -40,6 +40,8 @@ const SET_NOTE_THEME: &str = r#"{"type":"op","op_id":"h3x9-21","op":{"kind":"set
 const UNSET_NOTE_THEME: &str = r#"{"type":"op","op_id":"h3x9-22","op":{"kind":"set_note_theme","note":8,"theme":null,"position":null}}"#;
 const VOTE: &str = r#"{"type":"op","op_id":"h3x9-24","op":{"kind":"vote","note":7}}"#;
 const UNVOTE: &str = r#"{"type":"op","op_id":"h3x9-25","op":{"kind":"unvote","note":7}}"#;
+const SET_QUOTABLE: &str =
+    r#"{"type":"op","op_id":"h3x9-29","op":{"kind":"set_quotable","note":7,"quotable":true}}"#;
 const SET_WRITING_PRIVATE: &str =
     r#"{"type":"op","op_id":"f4c1-1","op":{"kind":"set_writing","writing":"private"}}"#;
 const SET_WRITING_OPEN: &str =
@@ -64,10 +66,10 @@ const PROXY_NOTE: &str = r#"{"type":"op","op_id":"f4c1-14","op":{"kind":"proxy_n
 const PROXY_VOTE: &str = r#"{"type":"op","op_id":"f4c1-15","op":{"kind":"proxy_vote","note":10}}"#;
 const PING: &str = r#"{"type":"ping"}"#;
 
-const WELCOME: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":16,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":null},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":null},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"author":null,"created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":null,"proxy":false,"votes":null},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":null}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225760000}"#;
-const WELCOME_FACILITATOR: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":16,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":2},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":1},{"id":9,"text":"The hedge at number 4 is a disgrace","colour":"pink","x":400.0,"y":700.0,"author":"Cat","created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":"Names a neighbour","proxy":false,"votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":1},{"id":11,"text":"Benches by the pond","colour":"green","x":905.5,"y":520.25,"author":null,"created_at":1767225710000,"updated_at":1767225710000,"theme":null,"private":true,"moderation":null,"moderation_reason":null,"proxy":false,"votes":0}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[{"at":1767225690000,"action":"hide","note":9,"reason":"Names a neighbour","by":"Morag"}]},"mine":[],"my_votes":[],"presence":4,"read_only":false,"role":"facilitator","now":1767225765000}"#;
+const WELCOME: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":null,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":null,"quotable":false},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"author":null,"created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":null,"proxy":false,"votes":null,"quotable":false},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":null,"quotable":false}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225760000}"#;
+const WELCOME_FACILITATOR: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":1,"quotable":false},{"id":9,"text":"The hedge at number 4 is a disgrace","colour":"pink","x":400.0,"y":700.0,"author":"Cat","created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":"Names a neighbour","proxy":false,"votes":0,"quotable":false},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":1,"quotable":false},{"id":11,"text":"Benches by the pond","colour":"green","x":905.5,"y":520.25,"author":null,"created_at":1767225710000,"updated_at":1767225710000,"theme":null,"private":true,"moderation":null,"moderation_reason":null,"proxy":false,"votes":0,"quotable":false}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[{"at":1767225690000,"action":"hide","note":9,"reason":"Names a neighbour","by":"Morag"}]},"mine":[],"my_votes":[],"presence":4,"read_only":false,"role":"facilitator","now":1767225765000}"#;
 const WELCOME_CATCH_UP: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":18,"board":null,"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225770000}"#;
-const SYNC: &str = r#"{"type":"sync","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":2},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":1},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"author":null,"created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":null,"proxy":false,"votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":1}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":null,"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]]}"#;
+const SYNC: &str = r#"{"type":"sync","seq":18,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"author":null,"created_at":1767225630000,"updated_at":1767225630000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":false,"votes":1,"quotable":false},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"author":null,"created_at":1767225670000,"updated_at":1767225690000,"theme":null,"private":false,"moderation":"hidden","moderation_reason":null,"proxy":false,"votes":0,"quotable":false},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"author":null,"created_at":1767225680000,"updated_at":1767225680000,"theme":null,"private":false,"moderation":null,"moderation_reason":null,"proxy":true,"votes":1,"quotable":false}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":null,"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]]}"#;
 const APPLIED_CREATE: &str = r#"{"type":"applied","seq":13,"op_id":"h3x9-14","at":1767225720000,"author":"Ailsa","op":{"kind":"create_note","text":"Benches by the pond","colour":"green","x":905.5,"y":520.25},"created":9}"#;
 const APPLIED_MOVE: &str = r#"{"type":"applied","seq":14,"op_id":"p0q1-3","at":1767225725000,"author":null,"op":{"kind":"move_note","note":8,"x":640.5,"y":312.25},"created":null}"#;
 const APPLIED_PROXY_NOTE: &str = r#"{"type":"applied","seq":15,"op_id":"f4c1-14","at":1767225730000,"author":null,"op":{"kind":"proxy_note","text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75},"created":10}"#;
@@ -84,7 +86,7 @@ const ERROR: &str =
     r#"{"type":"error","code":"already_joined","message":"This connection has already joined."}"#;
 const PONG: &str = r#"{"type":"pong"}"#;
 
-const OPS: [&str; 27] = [
+const OPS: [&str; 28] = [
     CREATE_NOTE,
     EDIT_NOTE,
     RECOLOUR_NOTE,
@@ -97,6 +99,7 @@ const OPS: [&str; 27] = [
     UNSET_NOTE_THEME,
     VOTE,
     UNVOTE,
+    SET_QUOTABLE,
     SET_WRITING_PRIVATE,
     SET_WRITING_OPEN,
     START_TIMER,
@@ -231,6 +234,14 @@ fn proxy_note() -> Op {
     })
 }
 
+/// Ailsa agrees that her note 7 may be quoted in reports.
+fn set_quotable() -> Op {
+    Op::SetQuotable(SetQuotable {
+        note: 7,
+        quotable: true,
+    })
+}
+
 fn hide_note() -> Op {
     Op::HideNote(Moderate {
         note: 9,
@@ -256,7 +267,8 @@ fn who(actor: &str, name: Option<&str>, role: Role, at: u64) -> OpContext {
 
 /// The example room, "Table 3", built by the operations a session would send:
 ///
-/// - 7 "More shade": Ailsa's, in theme 2 "Outdoors", spotlighted;
+/// - 7 "More shade": Ailsa's, in theme 2 "Outdoors", spotlighted, and she agreed it may be
+///   quoted;
 /// - 8 "A pond?": Ben's, written without a name;
 /// - 9: Cat's, hidden by the facilitator ("Names a neighbour");
 /// - 10 "Ramps at both gates": added by the facilitator for someone without a phone;
@@ -301,6 +313,10 @@ fn example_room() -> (Board, u64) {
                 theme: Some(2),
                 position: None,
             }),
+        ),
+        (
+            who(AILSA, Some("Ailsa"), Role::Participant, T0 + 65_000),
+            set_quotable(),
         ),
         (
             who(CAT, Some("Cat"), Role::Participant, T0 + 70_000),
@@ -517,6 +533,7 @@ pinned! {
     }));
     op_vote: VOTE = op("h3x9-24", Op::Vote(NoteRef { note: 7 }));
     op_unvote: UNVOTE = op("h3x9-25", Op::Unvote(NoteRef { note: 7 }));
+    op_set_quotable: SET_QUOTABLE = op("h3x9-29", set_quotable());
     op_set_writing_private: SET_WRITING_PRIVATE = op("f4c1-1", Op::SetWriting(SetWriting {
         writing: Writing::Private,
     }));
@@ -762,7 +779,7 @@ fn the_palette_is_six_names() {
 
 /// The name of every operation kind. The match fails to compile when a variant is added, so the
 /// list (and the literals, and the doc) cannot silently fall behind.
-const KINDS: [&str; 25] = [
+const KINDS: [&str; 26] = [
     "create_note",
     "edit_note",
     "recolour_note",
@@ -774,6 +791,7 @@ const KINDS: [&str; 25] = [
     "set_note_theme",
     "vote",
     "unvote",
+    "set_quotable",
     "set_writing",
     "start_timer",
     "stop_timer",
@@ -803,6 +821,7 @@ fn kind(op: &Op) -> &'static str {
         Op::SetNoteTheme(_) => "set_note_theme",
         Op::Vote(_) => "vote",
         Op::Unvote(_) => "unvote",
+        Op::SetQuotable(_) => "set_quotable",
         Op::SetWriting(_) => "set_writing",
         Op::StartTimer(_) => "start_timer",
         Op::StopTimer(_) => "stop_timer",
@@ -972,6 +991,8 @@ fn required_fields_are_required_even_when_they_may_be_null() {
         (HIDE_NOTE, "reason"),
         (REMOVE_NOTE, "reason"),
         (SET_LOCKED, "locked"),
+        (SET_QUOTABLE, "quotable"),
+        (SET_QUOTABLE, "note"),
         (SET_WRITING_OPEN, "writing"),
         (SET_THEMING, "theming"),
         (PROXY_NOTE, "colour"),
@@ -1018,6 +1039,9 @@ fn settings_outside_their_names_and_types_are_refused() {
         (START_TIMER, "seconds", (u64::from(u32::MAX) + 1).into()),
         (SET_LOCKED, "locked", "true".into()),
         (SET_LOCKED, "locked", 1.into()),
+        (SET_QUOTABLE, "quotable", "true".into()),
+        (SET_QUOTABLE, "quotable", Value::Null),
+        (SET_QUOTABLE, "quotable", 1.into()),
         (OPEN_VOTING, "budget", (-3).into()),
         (OPEN_VOTING, "show_tallies", Value::Null),
         (SET_THEMING, "theming", "nobody".into()),
