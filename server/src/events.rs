@@ -832,4 +832,95 @@ mod tests {
             assert_eq!(new_event_id().as_str().len(), 10);
         }
     }
+
+    #[test]
+    fn retention_is_90_days_unless_chosen_and_read_as_90_from_older_files() {
+        let limits = Limits::default();
+        let rooms = || {
+            vec![NewRoom {
+                name: "A".into(),
+                prompt: "B".into(),
+            }]
+        };
+        let new = NewEvent::new("T", true, rooms(), &limits).unwrap();
+        assert_eq!(new.retention_days(), DEFAULT_RETENTION_DAYS);
+        for bad in [0, 3651, u32::MAX] {
+            let new = NewEvent::new("T", true, rooms(), &limits).unwrap();
+            assert_eq!(
+                new.with_retention_days(bad).unwrap_err(),
+                InvalidEvent::Retention
+            );
+        }
+        let (dir, index) = index();
+        let one = NewEvent::new("T", true, rooms(), &limits)
+            .unwrap()
+            .with_retention_days(1)
+            .unwrap();
+        let created = index.create(one).unwrap().event;
+        assert_eq!(created.retention_days, 1);
+        assert!(!created.is_expired(created.created_at + DAY_MS - 1));
+        assert!(created.is_expired(created.created_at + DAY_MS));
+        assert_eq!(
+            index.expired(created.created_at + DAY_MS),
+            vec![created.id.clone()]
+        );
+        drop(index);
+
+        // A file written before retention existed, and one with a period out of range.
+        let file = dir
+            .path()
+            .join("events")
+            .join(created.id.as_str())
+            .join("event.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("retention_days");
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let storage = Arc::new(Storage::open(dir.path(), Faults::default()).unwrap());
+        let again = EventIndex::load(storage.clone()).unwrap();
+        assert_eq!(
+            again.get(&created.id).unwrap().retention_days,
+            DEFAULT_RETENTION_DAYS
+        );
+        drop(again);
+        v["retention_days"] = 0.into();
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let again = EventIndex::load(storage).unwrap();
+        assert!(again.get(&created.id).is_none(), "refused, left as it is");
+    }
+
+    #[test]
+    fn a_purge_forgets_the_event_and_renames_its_folder_first() {
+        let (dir, index) = index();
+        let gone = index.create(new_event(2)).unwrap();
+        let kept = index.create(new_event(1)).unwrap().event;
+        let id = gone.event.id.clone();
+        let record = index.begin_purge(&id).unwrap();
+        assert_eq!(record.rooms, gone.event.rooms);
+        assert!(index.get(&id).is_none());
+        assert!(!index.is_event_facilitator(&id, gone.secret.expose()));
+        for r in &record.rooms {
+            assert!(index.lookup_code(&r.code).is_none());
+            assert_eq!(index.event_of(&r.room), None);
+            assert!(!index.is_facilitator(&r.room, gone.secret.expose()));
+        }
+        let events = dir.path().join("events");
+        assert!(!events.join(id.as_str()).exists());
+        assert!(
+            events
+                .join(format!("{id}.purging"))
+                .join("event.json")
+                .is_file()
+        );
+        assert!(index.get(&kept.id).is_some());
+        assert!(index.lookup_code(&kept.rooms[0].code).is_some());
+        assert!(matches!(
+            index.begin_purge(&id),
+            Err(EventError::NoSuchEvent)
+        ));
+        assert!(matches!(
+            index.rotate_secret(&id),
+            Err(EventError::NoSuchEvent)
+        ));
+    }
 }

@@ -494,7 +494,10 @@ async fn restore_event(
     if let Err(problem) = snapshot.check(limits) {
         return api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &format!("The snapshot cannot be restored: {problem}."),
+            &format!(
+                "The snapshot cannot be restored: {}.",
+                problem.trim_end_matches('.')
+            ),
         );
     }
     let boards: Vec<_> = snapshot.rooms.iter().map(|r| r.to_board()).collect();

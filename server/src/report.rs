@@ -910,12 +910,19 @@ p { margin: .5rem 0; }
 .consent { margin: 1.25rem 0; padding: .75rem 1rem; background: #eef3f9;
   border-left: 4px solid #1d4f91; }
 h1, h2, h3, h4, p, td, th, figcaption { overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; margin: .75rem 0 1.25rem; }
+/* Fixed layout: the number columns keep their width and the first column takes the rest, so
+   long words break only where they must. */
+table { border-collapse: collapse; width: 100%; margin: .75rem 0 1.25rem; table-layout: fixed; }
 caption { text-align: left; font-weight: 600; padding: 0 0 .35rem; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .5rem;
   border-bottom: 1px solid #bbb; }
 thead th { border-bottom: 2px solid #1b1b1b; }
-.num { text-align: right; white-space: nowrap; }
+.num { text-align: right; white-space: nowrap; width: 4.75rem; }
+.rooms .name { display: block; }
+.rooms .prompt-line { display: block; font-weight: 400; font-style: italic; }
+.room { margin-top: 2.5rem; padding-top: .25rem; border-top: 1px solid #bbb; }
+.room > h3 { font-size: 1.3rem; margin-top: .75rem; }
+h2 + .room { margin-top: 0; padding-top: 0; border-top: none; }
 tbody th[scope="rowgroup"] { background: #eef3f9; }
 figure { margin: 0; }
 .quote { margin: .75rem 0; padding: .5rem .85rem; border-left: 4px solid #1d4f91;
@@ -936,6 +943,8 @@ footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid #bbb; colo
   main { padding: 1rem .75rem 2rem; }
   h1 { font-size: 1.5rem; }
   th, td { padding: .3rem .3rem; }
+  table { font-size: .9rem; }
+  .num { width: 4rem; }
 }
 @media print {
   @page { margin: 16mm 14mm; }
@@ -1007,7 +1016,7 @@ footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid #bbb; colo
 
         let _ = writeln!(o, "<h2 id=\"rooms-themes\">Themes in each room</h2>");
         for r in &a.rooms {
-            let _ = writeln!(o, "<section>");
+            let _ = writeln!(o, "<section class=\"room\">");
             let _ = writeln!(
                 o,
                 "<h3 dir=\"auto\">{}</h3>\n<p class=\"prompt\" dir=\"auto\">{}</p>",
@@ -1082,15 +1091,16 @@ footer { margin-top: 3rem; padding-top: .75rem; border-top: 1px solid #bbb; colo
         let _ = writeln!(o, "<h2 id=\"rooms\">Rooms</h2>");
         let _ = writeln!(
             o,
-            "<table>\n<caption>Notes, themes and dots in each room</caption>\n<thead><tr>\
-             <th scope=\"col\">Room</th><th scope=\"col\">Prompt</th>\
+            "<table class=\"rooms\">\n<caption>Notes, themes and dots in each room</caption>\n\
+             <thead><tr><th scope=\"col\">Room and prompt</th>\
              <th scope=\"col\" class=\"num\">Notes</th><th scope=\"col\" class=\"num\">Themes</th>\
              <th scope=\"col\" class=\"num\">Dots</th></tr></thead>\n<tbody>"
         );
         for r in &a.rooms {
             let _ = writeln!(
                 o,
-                "<tr><th scope=\"row\" dir=\"auto\">{}</th><td dir=\"auto\">{}</td>\
+                "<tr><th scope=\"row\"><span class=\"name\" dir=\"auto\">{}</span> \
+                 <span class=\"prompt-line\" dir=\"auto\">{}</span></th>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 escape_html(&r.room.name),
                 escape_html(&r.room.prompt),

@@ -884,8 +884,11 @@ impl Board {
             if *id >= self.next_note_id {
                 return Err(format!("note {id} is not below next_note_id"));
             }
-            if !(note.x.is_finite() && note.y.is_finite()) {
-                return Err(format!("note {id} has a position that is not a number"));
+            if Self::check_position(note.x, note.y, limits).is_err() {
+                return Err(format!(
+                    "note {id} has a position outside the board (x 0 to {}, y 0 to {})",
+                    limits.board_width, limits.board_height
+                ));
             }
             let removed = note
                 .moderation

@@ -1,0 +1,407 @@
+//! Event snapshots over real HTTP and real files: download, the files written while an event is
+//! live and at shutdown, and restore (including hostile files, which create nothing).
+
+use bothy_shared::op::*;
+use bothy_shared::snapshot::EventSnapshot;
+use bothy_shared::{Limits, Op};
+use bothy_tests::ops::*;
+use bothy_tests::{Client, TestServer, http};
+use serde_json::{Value, json};
+use std::path::Path;
+
+struct Event {
+    id: String,
+    secret: String,
+    rooms: Vec<String>,
+}
+
+async fn create_event(server: &TestServer, anonymous: bool) -> Event {
+    let body = json!({
+        "title": "Community health forum",
+        "anonymous": anonymous,
+        "rooms": [
+            {"name": "What's working", "prompt": "What is working well?"},
+            {"name": "What could be better", "prompt": "What could be better?"},
+            {"name": "Ideas", "prompt": "What would you try?"},
+        ],
+    })
+    .to_string();
+    let res = http::request(server.addr, "POST", "/api/events", Some(&body), &[]).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    parse_created(&res.body)
+}
+
+fn parse_created(body: &str) -> Event {
+    let v: Value = serde_json::from_str(body).unwrap();
+    Event {
+        id: v["event"].as_str().unwrap().to_owned(),
+        secret: v["facilitator_secret"].as_str().unwrap().to_owned(),
+        rooms: v["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["room"].as_str().unwrap().to_owned())
+            .collect(),
+    }
+}
+
+/// Fills the rooms the way a session does: notes, consent, themes, dots, a hidden note and a
+/// note added for someone without a device.
+async fn run_session(server: &TestServer, event: &Event) {
+    // The same person (one browser) in every room.
+    let ann = bothy_tests::new_token();
+    for (i, room) in event.rooms.iter().enumerate() {
+        let mut fac = server.client(room).await;
+        fac.facilitator = Some(event.secret.clone());
+        fac.join(None).await;
+        let mut p = server.client(room).await;
+        p.name = Some("Ann".into());
+        p.token = ann.clone();
+        p.join(None).await;
+        let a = p
+            .apply(create_note(&format!("Room {i}: the drop-in clinic")))
+            .await
+            .created
+            .unwrap();
+        let b = p
+            .apply(create_note(&format!(
+                "Room {i}: =SUM(A1) <script>x</script>"
+            )))
+            .await
+            .created
+            .unwrap();
+        p.apply(Op::SetQuotable(SetQuotable {
+            note: a,
+            quotable: true,
+        }))
+        .await;
+        let t = fac.apply(create_theme("Access")).await.created.unwrap();
+        p.apply(set_theme(a, Some(t), None)).await;
+        fac.apply(Op::OpenVoting(OpenVoting {
+            budget: 3,
+            show_tallies: true,
+        }))
+        .await;
+        p.apply(Op::Vote(NoteRef { note: a })).await;
+        fac.apply(Op::ProxyVote(NoteRef { note: a })).await;
+        fac.apply(Op::CloseVoting(NoFields {})).await;
+        fac.apply(Op::HideNote(Moderate {
+            note: b,
+            reason: "Off topic".into(),
+        }))
+        .await;
+        fac.apply(Op::ProxyNote(CreateNote {
+            text: format!("Room {i}: said in the hall"),
+            colour: Colour::Green,
+            x: 1.0,
+            y: 1.0,
+        }))
+        .await;
+        p.close().await;
+        fac.close().await;
+    }
+}
+
+async fn download(server: &TestServer, event: &Event) -> (http::Response, EventSnapshot) {
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/events/{}/snapshot", event.id),
+        None,
+        &[("X-Bothy-Facilitator", &event.secret)],
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let snapshot: EventSnapshot = serde_json::from_str(&res.body).expect("a snapshot");
+    (res, snapshot)
+}
+
+/// What must survive export → restore → export: everything but ids, codes and times.
+fn content(s: &EventSnapshot) -> Value {
+    let mut v = serde_json::to_value(s).unwrap();
+    v["exported_at"] = Value::Null;
+    v["event"]["id"] = Value::Null;
+    v["event"]["created_at"] = Value::Null;
+    for room in v["rooms"].as_array_mut().unwrap() {
+        room["id"] = Value::Null;
+        room["code"] = Value::Null;
+        room["seq"] = Value::Null;
+        for n in room["notes"].as_array_mut().unwrap() {
+            // The browsers behind the notes are not part of a restored event.
+            n["person"] = Value::Null;
+            n["proxy_votes"] = Value::Null;
+        }
+    }
+    v
+}
+
+fn room_dirs(data: &Path) -> usize {
+    std::fs::read_dir(data.join("rooms")).unwrap().count()
+}
+
+#[tokio::test]
+async fn a_facilitator_downloads_the_whole_event_and_nobody_else_can() {
+    let server = TestServer::start().await;
+    let event = create_event(&server, false).await;
+    run_session(&server, &event).await;
+    let (res, snapshot) = download(&server, &event).await;
+    assert!(
+        res.header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment;") && d.contains(".json")),
+        "{:?}",
+        res.headers
+    );
+    assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    snapshot.check(&Limits::default()).expect("valid");
+    assert_eq!(snapshot.rooms.len(), 3);
+    for room in &snapshot.rooms {
+        assert_eq!(room.notes.len(), 3);
+        let a = &room.notes[0];
+        assert!(a.quotable && a.votes == 2 && a.proxy_votes == 1 && a.theme.is_some());
+        assert_eq!(a.author.as_deref(), Some("Ann"));
+        assert_eq!(
+            a.person.as_deref(),
+            Some("Person 1"),
+            "one browser, one pseudonym"
+        );
+        assert!(room.notes[2].proxy);
+        assert_eq!(room.audit.len(), 1);
+    }
+    // No identity token or actor key anywhere.
+    assert!(!res.body.contains("owner") && !res.body.contains("\"actor\""));
+    for headers in [vec![], vec![("X-Bothy-Facilitator", "0".repeat(48))]] {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = http::request(
+            server.addr,
+            "GET",
+            &format!("/api/events/{}/snapshot", event.id),
+            None,
+            &h,
+        )
+        .await;
+        assert_eq!(res.status, 403);
+    }
+}
+
+#[tokio::test]
+async fn export_restore_export_gives_the_same_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let event = create_event(&server, false).await;
+    run_session(&server, &event).await;
+    let (res, first) = download(&server, &event).await;
+    let restored = http::request(
+        server.addr,
+        "POST",
+        "/api/events/restore",
+        Some(&res.body),
+        &[],
+    )
+    .await;
+    assert_eq!(restored.status, 201, "{}", restored.body);
+    let copy = parse_created(&restored.body);
+    assert_ne!(copy.id, event.id);
+    assert_ne!(copy.secret, event.secret);
+    assert!(copy.rooms.iter().all(|r| !event.rooms.contains(r)));
+    let (_, second) = download(&server, &copy).await;
+    assert_eq!(content(&second), content(&first));
+    // The restored rooms are live boards.
+    let mut c = Client::connect(server.addr, &copy.rooms[0]).await;
+    let w = c.join(None).await;
+    assert_eq!(w.board.unwrap().notes.len(), 3);
+    c.apply(create_note("after the restore")).await;
+}
+
+#[tokio::test]
+async fn hostile_or_broken_snapshots_are_refused_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let event = create_event(&server, false).await;
+    run_session(&server, &event).await;
+    let (res, _) = download(&server, &event).await;
+    let good: Value = serde_json::from_str(&res.body).unwrap();
+    let before = room_dirs(tmp.path());
+
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        v.to_string()
+    };
+    let long = "x".repeat(501);
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "not json",
+            "{\"format\":".into(),
+            400,
+            "not a Bothy snapshot",
+        ),
+        ("an array", "[1,2]".into(), 422, "JSON object"),
+        (
+            "wrong format",
+            edit(&|v| v["format"] = json!("something-else")),
+            422,
+            "not a Bothy event snapshot",
+        ),
+        (
+            "wrong version",
+            edit(&|v| v["version"] = json!(99)),
+            422,
+            "version 99",
+        ),
+        (
+            "unknown field",
+            edit(&|v| v["rooms"][0]["notes"][0]["owner"] = json!("k")),
+            422,
+            "unknown field",
+        ),
+        (
+            "unknown top field",
+            edit(&|v| v["admin"] = json!(true)),
+            422,
+            "unknown field",
+        ),
+        (
+            "note too long",
+            edit(&|v| v["rooms"][0]["notes"][0]["text"] = json!(long)),
+            422,
+            "too long",
+        ),
+        (
+            "duplicate note id",
+            edit(&|v| {
+                let n = v["rooms"][0]["notes"][0].clone();
+                v["rooms"][0]["notes"].as_array_mut().unwrap().push(n);
+            }),
+            422,
+            "appears twice",
+        ),
+        (
+            "duplicate room id",
+            edit(&|v| {
+                let r = v["rooms"][0].clone();
+                v["rooms"].as_array_mut().unwrap().push(r);
+            }),
+            422,
+            "appears twice",
+        ),
+        (
+            "missing theme",
+            edit(&|v| v["rooms"][0]["notes"][0]["theme"] = json!(999)),
+            422,
+            "missing theme",
+        ),
+        (
+            "no rooms",
+            edit(&|v| v["rooms"] = json!([])),
+            422,
+            "1 to 20 rooms",
+        ),
+        (
+            "control characters",
+            edit(&|v| v["event"]["title"] = json!("a\u{7}b")),
+            422,
+            "cannot be shown",
+        ),
+        (
+            "huge coordinate",
+            edit(&|v| v["rooms"][0]["notes"][0]["x"] = json!(1e308)),
+            422,
+            "position",
+        ),
+        (
+            "names in an anonymous event",
+            edit(&|v| v["event"]["anonymous"] = json!(true)),
+            422,
+            "anonym",
+        ),
+        (
+            "cross theme naming a missing note",
+            edit(&|v| {
+                v["synthesis"] =
+                    json!([{"id": 1, "title": "T", "notes": [{"room": "nope", "note": 1}]}])
+            }),
+            422,
+            "not in the snapshot",
+        ),
+        (
+            "too large",
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(9 << 20)),
+            413,
+            "too large",
+        ),
+    ];
+    for (what, body, status, says) in cases {
+        let res = http::request(server.addr, "POST", "/api/events/restore", Some(&body), &[]).await;
+        assert_eq!(res.status, status, "{what}: {}", res.body);
+        let v: Value =
+            serde_json::from_str(&res.body).unwrap_or_else(|_| panic!("{what}: {}", res.body));
+        let message = v["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(says),
+            "{what}: {message:?} should say {says:?}"
+        );
+        assert_eq!(room_dirs(tmp.path()), before, "{what}: nothing created");
+    }
+    // Script in every text field is only text: accepted, and stored verbatim.
+    const XSS: &str = "<script>alert(1)</script>";
+    let body = edit(&|v| {
+        v["event"]["title"] = json!(XSS);
+        v["rooms"][0]["name"] = json!(XSS);
+        v["rooms"][0]["prompt"] = json!(XSS);
+        v["rooms"][0]["notes"][0]["text"] = json!(XSS);
+        v["rooms"][0]["themes"][0]["title"] = json!(XSS);
+    });
+    let res = http::request(server.addr, "POST", "/api/events/restore", Some(&body), &[]).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let copy = parse_created(&res.body);
+    let (_, s) = download(&server, &copy).await;
+    assert_eq!(s.event.title, XSS);
+    assert_eq!(s.rooms[0].notes[0].text, XSS);
+}
+
+#[tokio::test]
+async fn snapshots_are_written_while_an_event_is_live_and_at_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(tmp.path(), |c| {
+        c.snapshot_every = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let event = create_event(&server, true).await;
+    let file = tmp
+        .path()
+        .join("events")
+        .join(&event.id)
+        .join("snapshot.json");
+    let mut p = server.client(&event.rooms[0]).await;
+    p.join(None).await;
+    p.apply(create_note("written while live")).await;
+    // Wait (bounded) for the writer's next round, not for a guessed time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("written while live") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no snapshot written");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    p.apply(create_note("the last word")).await;
+    p.close().await;
+    server.stop().await;
+    let last: EventSnapshot =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    last.check(&Limits::default()).unwrap();
+    assert!(
+        last.rooms[0]
+            .notes
+            .iter()
+            .any(|n| n.text == "the last word")
+    );
+    assert!(
+        last.rooms[0]
+            .notes
+            .iter()
+            .all(|n| n.author.is_none() && n.person.is_none())
+    );
+}
