@@ -43,6 +43,9 @@ pub fn actor_key(token: &str) -> ActorKey {
     ActorKey::new(hex::encode(&digest[..16]))
 }
 
+/// Longest wait to send a close frame before dropping the connection.
+const CLOSE_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
+
 fn close_frame(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
         code,
@@ -467,7 +470,10 @@ async fn write_loop(
         }
     };
     if let Some(r) = reason {
-        let _ = tokio::time::timeout(write_timeout, sink.send(close_frame(r.code, r.reason))).await;
+        // A close frame is tiny: a peer that cannot take it in a moment is not reading (the
+        // usual reason for a "too slow" close), so do not hold its socket for long.
+        let wait = write_timeout.min(CLOSE_FRAME_TIMEOUT);
+        let _ = tokio::time::timeout(wait, sink.send(close_frame(r.code, r.reason))).await;
     }
     done.cancel();
 }

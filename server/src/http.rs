@@ -79,6 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/{event}", axum::routing::delete(purge_event))
         .route("/api/events/{event}/secret", post(rotate_secret))
         .route("/api/events/{event}/snapshot", get(download_snapshot))
+        .route(
+            "/api/events/{event}/synthesis",
+            get(get_synthesis).post(change_synthesis),
+        )
+        .route("/api/events/{event}/suggestions", post(suggest_themes))
         .route("/api/codes/{code}", get(lookup_code))
         .route("/ws/{room}", get(upgrade))
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -436,6 +441,200 @@ async fn create_event(
     private_json(StatusCode::CREATED, body)
 }
 
+async fn get_synthesis(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    match state
+        .registry
+        .synthesis()
+        .get(state.registry.storage(), &event)
+        .await
+    {
+        Ok(board) => private_json(StatusCode::OK, json!({ "themes": board.themes })),
+        Err(e) => {
+            tracing::error!(event = %event, error = %e, "could not read the synthesis board");
+            could_not_save()
+        }
+    }
+}
+
+/// A change to the synthesis board: a [`crate::synthesis::SynthesisOp`], or
+/// `{"kind": "add_room_theme", "theme", "room", "room_theme"}` to pull every note of a room's
+/// theme in.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RoomThemeOp {
+    AddRoomTheme {
+        theme: u64,
+        room: String,
+        room_theme: u64,
+    },
+}
+
+async fn change_synthesis(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    let Some(record) = state.registry.events().get(&event) else {
+        return forbidden();
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return too_large(e),
+    };
+    let bad_shape = |status| {
+        api_error(
+            status,
+            "The change must be JSON like {\"kind\": \"create_theme\", \"title\": \"...\"}.",
+        )
+    };
+    // Every note of every room, as it is now, to check the notes named exist.
+    let mut boards = std::collections::HashMap::new();
+    for r in &record.rooms {
+        let Ok(room) = state.registry.open(&r.room).await else {
+            return could_not_save();
+        };
+        match room.export().await {
+            Ok((_, board)) => {
+                boards.insert(r.room.to_string(), board);
+            }
+            Err(_) => return could_not_save(),
+        }
+    }
+    let op = match read_json_object::<crate::synthesis::SynthesisOp>(&headers, &body) {
+        Ok(op) => op,
+        Err(status) => match read_json_object::<RoomThemeOp>(&headers, &body) {
+            Ok(RoomThemeOp::AddRoomTheme {
+                theme,
+                room,
+                room_theme,
+            }) => {
+                let notes = boards
+                    .get(&room)
+                    .and_then(|b| b.themes.get(&room_theme))
+                    .map(|t| {
+                        t.notes
+                            .iter()
+                            .map(|&note| bothy_shared::snapshot::NoteRef {
+                                room: room.clone(),
+                                note,
+                            })
+                            .collect()
+                    });
+                match notes {
+                    Some(notes) => crate::synthesis::SynthesisOp::AddNotes { theme, notes },
+                    None => {
+                        return api_error(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "That room theme is not there any more.",
+                        );
+                    }
+                }
+            }
+            Err(_) => return bad_shape(status),
+        },
+    };
+    let limits = state.registry.config().limits.clone();
+    let exists = |n: &bothy_shared::snapshot::NoteRef| {
+        boards
+            .get(&n.room)
+            .is_some_and(|b| b.notes.contains_key(&n.note))
+    };
+    let changed = state
+        .registry
+        .synthesis()
+        .change(state.registry.storage(), &event, |board| {
+            let created = board.apply(&op, &limits, exists)?;
+            Ok((created, board.themes.clone()))
+        })
+        .await;
+    match changed {
+        Ok(Ok((created, themes))) => private_json(
+            StatusCode::OK,
+            json!({ "created": created, "themes": themes }),
+        ),
+        Ok(Err(message)) => api_error(StatusCode::UNPROCESSABLE_ENTITY, &message),
+        Err(e) => {
+            tracing::error!(event = %event, error = %e, "could not save the synthesis board");
+            could_not_save()
+        }
+    }
+}
+
+/// Proposed groupings of the notes that are in no theme yet (in their room or across rooms),
+/// from their words alone, on this server (see `crate::suggest`).
+async fn suggest_themes(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    let Some(record) = state.registry.events().get(&event) else {
+        return forbidden();
+    };
+    let synthesis = match state
+        .registry
+        .synthesis()
+        .get(state.registry.storage(), &event)
+        .await
+    {
+        Ok(s) => s,
+        Err(_) => return could_not_save(),
+    };
+    let placed: std::collections::HashSet<bothy_shared::snapshot::NoteRef> =
+        synthesis.themes.into_iter().flat_map(|t| t.notes).collect();
+    let mut notes = Vec::new();
+    for r in &record.rooms {
+        let Ok(room) = state.registry.open(&r.room).await else {
+            return could_not_save();
+        };
+        let Ok((_, board)) = room.export().await else {
+            return could_not_save();
+        };
+        for n in board.notes.values() {
+            let key = bothy_shared::snapshot::NoteRef {
+                room: r.room.to_string(),
+                note: n.id,
+            };
+            if n.theme.is_none() && n.moderation.is_none() && !n.private && !placed.contains(&key) {
+                notes.push((key, n.text.clone()));
+            }
+        }
+    }
+    let texts: std::collections::HashMap<_, _> = notes.iter().cloned().collect();
+    let found = tokio::task::spawn_blocking(move || {
+        crate::suggest::suggest(&notes, &crate::suggest::Options::default())
+    })
+    .await
+    .unwrap_or_default();
+    let proposals: Vec<_> = found
+        .into_iter()
+        .map(|s| {
+            json!({
+                "title": s.title,
+                "words": s.words,
+                "score": s.score,
+                "notes": s.notes.iter().map(|n| json!({
+                    "room": n.room, "note": n.note, "text": texts.get(n),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    private_json(StatusCode::OK, json!({ "suggestions": proposals }))
+}
+
 /// Largest snapshot file a restore accepts.
 pub const RESTORE_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -514,6 +713,39 @@ async fn restore_event(
     };
     let event = &created.event;
     tracing::info!(event = %event.id, "event restored from a snapshot");
+    // The cross-room themes, pointing at the new rooms.
+    if !snapshot.synthesis.is_empty() {
+        let rename: std::collections::HashMap<&str, String> = snapshot
+            .rooms
+            .iter()
+            .zip(&event.rooms)
+            .map(|(old, new)| (old.id.as_str(), new.room.to_string()))
+            .collect();
+        let mut board = crate::synthesis::Synthesis {
+            next_id: snapshot
+                .synthesis
+                .iter()
+                .map(|t| t.id + 1)
+                .max()
+                .unwrap_or(1),
+            themes: snapshot.synthesis.clone(),
+        };
+        for t in &mut board.themes {
+            for n in &mut t.notes {
+                if let Some(new) = rename.get(n.room.as_str()) {
+                    n.room = new.clone();
+                }
+            }
+        }
+        let storage = state.registry.storage().clone();
+        let id = event.id.clone();
+        let saved =
+            tokio::task::spawn_blocking(move || crate::synthesis::write(&storage, &id, &board))
+                .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::error!(event = %event.id, "could not save the restored synthesis board");
+        }
+    }
     let body = EventCreated {
         event: event.id.to_string(),
         title: event.title.clone(),

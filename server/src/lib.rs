@@ -30,6 +30,7 @@ pub mod room;
 pub mod snapshots;
 pub mod storage;
 pub mod suggest;
+pub mod synthesis;
 pub mod web;
 
 use crate::connection::ConnectionConfig;
@@ -246,7 +247,7 @@ async fn accept_loop(
 /// Keeps at most this much unsent data in the kernel for one socket. Without it the kernel lets
 /// a reader that has stopped reading soak up hundreds of KiB before a write blocks, so Bothy's
 /// own bounded queue (and the "too slow" close) only notices it tens of seconds later.
-const UNSENT_LIMIT_BYTES: libc::c_int = 64 * 1024;
+const UNSENT_LIMIT_BYTES: libc::c_int = 16 * 1024;
 
 #[cfg(target_os = "linux")]
 fn limit_unsent(tcp: &tokio::net::TcpStream) {

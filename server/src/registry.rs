@@ -42,6 +42,8 @@ struct Inner {
     events: Arc<EventIndex>,
     /// How to stop each running room's task alone, and learn when it has ended.
     running: DashMap<RoomId, RoomTask>,
+    /// Every event's synthesis board.
+    synthesis: crate::synthesis::Store,
     /// Rooms being purged: never opened again (their files are being deleted).
     closed: DashMap<RoomId, ()>,
     /// Held for the whole of a purge or a retention sweep: one at a time.
@@ -76,6 +78,7 @@ impl Registry {
                 shutdown,
                 events,
                 running: DashMap::new(),
+                synthesis: Default::default(),
                 closed: DashMap::new(),
                 purges: tokio::sync::Mutex::new(()),
             }),
@@ -91,6 +94,11 @@ impl Registry {
     }
 
     /// Events, rooms' events, join codes and facilitator checks.
+    /// Every event's synthesis board (cross-room themes).
+    pub fn synthesis(&self) -> &crate::synthesis::Store {
+        &self.inner.synthesis
+    }
+
     pub fn events(&self) -> &Arc<EventIndex> {
         &self.inner.events
     }

@@ -246,8 +246,15 @@ struct Analysis<'a> {
 
 impl<'a> Analysis<'a> {
     fn new(snapshot: &'a EventSnapshot, options: &'a ReportOptions) -> Self {
-        let rooms_by_id: HashMap<&str, &RoomExport> =
-            snapshot.rooms.iter().map(|r| (r.id.as_str(), r)).collect();
+        let by_ref: HashMap<(&str, u64), Placed<'a>> = snapshot
+            .rooms
+            .iter()
+            .flat_map(|room| {
+                room.notes
+                    .iter()
+                    .map(move |note| ((room.id.as_str(), note.id), Placed { room, note }))
+            })
+            .collect();
         let mut cross: Vec<ThemeReport<'a>> = snapshot
             .synthesis
             .iter()
@@ -255,11 +262,7 @@ impl<'a> Analysis<'a> {
                 let notes = t
                     .notes
                     .iter()
-                    .filter_map(|r| {
-                        let room = *rooms_by_id.get(r.room.as_str())?;
-                        let note = room.notes.iter().find(|n| n.id == r.note)?;
-                        Some(Placed { room, note })
-                    })
+                    .filter_map(|r| by_ref.get(&(r.room.as_str(), r.note)).copied())
                     .collect();
                 ThemeReport::new(&t.title, snapshot, notes)
             })

@@ -33,7 +33,11 @@ fn now_ms() -> u64 {
 }
 
 /// Builds the document from each room's board, in the event's room order.
-fn assemble(event: &EventRecord, boards: Vec<(u64, Board)>) -> EventSnapshot {
+fn assemble(
+    event: &EventRecord,
+    boards: Vec<(u64, Board)>,
+    synthesis: crate::synthesis::Synthesis,
+) -> EventSnapshot {
     let mut pseudonyms = Pseudonyms::default();
     let rooms = event
         .rooms
@@ -61,7 +65,7 @@ fn assemble(event: &EventRecord, boards: Vec<(u64, Board)>) -> EventSnapshot {
             retention_days: event.retention_days,
         },
         rooms,
-        synthesis: Vec::new(),
+        synthesis: synthesis.themes,
     }
 }
 
@@ -79,7 +83,11 @@ pub async fn take(
             .map_err(|e| SnapshotError::Room(r.room.to_string(), e))?;
         boards.push(room.export().await.map_err(|_| SnapshotError::Closed)?);
     }
-    Ok(assemble(event, boards))
+    let synthesis = registry
+        .synthesis()
+        .get(registry.storage(), &event.id)
+        .await?;
+    Ok(assemble(event, boards, synthesis))
 }
 
 /// A snapshot read from the rooms' files, for when no room task is running (after shutdown).
@@ -94,7 +102,8 @@ pub fn from_disk(
         let loaded = storage.load_room(&r.room, limits)?;
         boards.push((loaded.seq, loaded.board));
     }
-    Ok(assemble(event, boards))
+    let synthesis = crate::synthesis::read(storage, &event.id)?;
+    Ok(assemble(event, boards, synthesis))
 }
 
 /// Every `every`, writes a snapshot of each event with a room open; returns at shutdown with

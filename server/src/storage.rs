@@ -811,21 +811,31 @@ impl Journal {
     }
 }
 
-/// Saves an event's latest snapshot as `events/<id>/snapshot.json`, atomically (temp file,
-/// fsync, rename, fsync the folder).
+/// Saves an event's latest snapshot as `events/<id>/snapshot.json`, atomically.
 pub fn write_event_snapshot(
     storage: &Storage,
     event: &EventId,
     snapshot: &bothy_shared::snapshot::EventSnapshot,
 ) -> Result<(), StorageError> {
-    let dir = storage.event_dir(event);
     let json = serde_json::to_vec(snapshot).expect("snapshots always serialise");
-    let tmp = dir.join("snapshot.json.tmp");
+    write_event_file(storage, event, "snapshot.json", &json)
+}
+
+/// Saves a file in an event's folder atomically (temp file, fsync, rename, fsync the folder):
+/// a crash leaves the old file or the new one, never a mix.
+pub fn write_event_file(
+    storage: &Storage,
+    event: &EventId,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), StorageError> {
+    let dir = storage.event_dir(event);
+    let tmp = dir.join(format!("{name}.tmp"));
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(&json).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);
-    let dest = dir.join("snapshot.json");
+    let dest = dir.join(name);
     fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
     sync_dir(&dir)
 }

@@ -35,8 +35,9 @@
 //! table of 4-byte numbers (16 MB for a full room of 2,000). Each merge adds one row to another
 //! and scans every group's best neighbour once, and a group's best neighbour is looked for again
 //! (`n` steps) only if it was one of the merged pair: about `O(n²)` in all. 2,000 notes take
-//! about 0.1 to 0.3 s in a release build; the `two_thousand_notes` test in
-//! `tests/tests/suggest.rs` prints the time. Run it off the async runtime (`spawn_blocking`).
+//! about 0.25 s of CPU and 20 MB in a release build (a busy two-core machine); the
+//! `two_thousand_notes` test in `tests/tests/suggest.rs` prints the time. Call it off the async
+//! runtime (`spawn_blocking`).
 
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

@@ -15,6 +15,8 @@
 //! - Boards read from damaged snapshot files: a field of a real board replaced by any JSON value.
 //!   A board that reads and passes `check_invariants` must then take any operation without
 //!   panicking.
+//! - Event snapshots read from damaged restore files, the same way: `EventSnapshot::check` never
+//!   panics, and every room of one it accepts restores to a board that takes any operation.
 //!
 //! The case count is bounded for `make test` (a few seconds in a debug build); `make fuzz` runs
 //! the same properties with `PROPTEST_CASES=200000` in a release build.
@@ -25,6 +27,10 @@ use bothy_shared::op::{
     SetTheming, SetWriting, Spotlight, StartTimer, Theming, Writing,
 };
 use bothy_shared::protocol::{ClientMessage, decode_client_message};
+use bothy_shared::snapshot::{
+    CrossTheme, EventInfo, EventSnapshot, NoteRef as RoomNote, Pseudonyms, RoomExport,
+    SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+};
 use bothy_shared::{ActorKey, Board, Colour, Limits, Op, OpContext, Role, Viewer};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
@@ -964,4 +970,91 @@ fn a_board_at_the_last_id_refuses_instead_of_overflowing() {
         Ok((true, true, false)) => panic!("the created note broke the board's invariants"),
         Ok(_) => {}
     }
+}
+
+/// An event of two busy rooms, with a cross-room theme, as the server exports it.
+fn busy_event() -> EventSnapshot {
+    let board = busy_board();
+    let mut pseudonyms = Pseudonyms::default();
+    EventSnapshot {
+        format: SNAPSHOT_FORMAT.into(),
+        version: SNAPSHOT_VERSION,
+        exported_at: 1_767_229_200_000,
+        event: EventInfo {
+            id: "yk3nn2thaz".into(),
+            title: "Town plan".into(),
+            anonymous: false,
+            created_at: 1_767_139_200_000,
+            retention_days: 90,
+        },
+        rooms: ["hs7kq2mxwp", "tr4pq9vbnc"]
+            .iter()
+            .map(|id| RoomExport::from_board(id, "K7R-M4X", 12, &board, &mut pseudonyms))
+            .collect(),
+        synthesis: vec![CrossTheme {
+            id: 1,
+            title: "Getting around".into(),
+            notes: vec![RoomNote {
+                room: "tr4pq9vbnc".into(),
+                note: 1,
+            }],
+        }],
+    }
+}
+
+/// A damaged event snapshot (a restore file edited by hand, or by someone hostile): a field
+/// replaced by any JSON value. `EventSnapshot::check` never panics; a snapshot it accepts
+/// survives a JSON round trip, and each of its rooms restores to a board that takes any
+/// operation without a panic or a broken invariant.
+#[test]
+fn a_damaged_event_snapshot_is_refused_or_safe_to_restore() {
+    let original = serde_json::to_value(busy_event()).expect("serialises");
+    assert_eq!(busy_event().check(&Limits::default()), Ok(()));
+    let mut paths = Vec::new();
+    places(&original, Vec::new(), &mut paths);
+    let mut runner = TestRunner::new(sequence_config());
+    let (kept, refused) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    let strategy = (
+        prop::sample::select(paths),
+        prop_oneof![3 => leaf(), 1 => value()],
+        prop::collection::vec((any_op(), any_ctx()), 1..6),
+    );
+    runner
+        .run(&strategy, |(path, replacement, ops)| {
+            let mut damaged = original.clone();
+            *at_path(&mut damaged, &path) = replacement;
+            let limits = Limits::default();
+            let Ok(snapshot) = serde_json::from_value::<EventSnapshot>(damaged) else {
+                refused.set(refused.get() + 1);
+                return Ok(());
+            };
+            if let Err(message) = snapshot.check(&limits) {
+                prop_assert!(!message.is_empty() && message.len() < 400, "{}", message);
+                refused.set(refused.get() + 1);
+                return Ok(());
+            }
+            kept.set(kept.get() + 1);
+            let text = serde_json::to_string(&snapshot).expect("serialises");
+            let back: EventSnapshot = serde_json::from_str(&text).expect("reads back");
+            prop_assert_eq!(&back, &snapshot);
+            for room in &snapshot.rooms {
+                let mut board = room.to_board();
+                prop_assert!(board.check_invariants(&limits).is_ok());
+                for (op, ctx) in &ops {
+                    look(&board, op, ctx);
+                    if board.apply(op, ctx, &limits).is_ok() {
+                        prop_assert!(
+                            board.check_invariants(&limits).is_ok(),
+                            "{:?} broke a restored board",
+                            op
+                        );
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (k, r) = (kept.get(), refused.get());
+    println!("damaged event snapshots: {k} restored and used, {r} refused");
+    assert!(k > 0 && r > 0, "{k} kept, {r} refused");
 }

@@ -530,8 +530,12 @@ fn markdown_and_html_rank_themes_by_notes_then_dots() {
     let svg = &html[html.find("<svg").expect("svg")..html.find("</svg>").expect("end")];
     let bars: Vec<String> = CROSS
         .iter()
-        .map(|(t, n, _)| format!(">{t}</text><rect class=\"bar\""))
-        .chain([format!(">{}</text>", CROSS[2].1)])
+        .flat_map(|(t, n, _)| {
+            [
+                format!(">{t}</text><rect class=\"bar\""),
+                format!(">{n}</text>"),
+            ]
+        })
         .collect();
     in_order(svg, &bars);
     let table = &html[html
@@ -667,4 +671,41 @@ fn broken_or_hostile_files_are_refused_with_exit_code_2() {
     let out = report(&[FIXTURE, "--format", "pdf"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'pdf'"));
+}
+
+#[test]
+fn an_anonymous_event_without_synthesis_or_themes_still_reports() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut s = fixture();
+    s.event.anonymous = true;
+    s.synthesis.clear();
+    for room in &mut s.rooms {
+        room.state.anonymous = true;
+        for n in &mut room.notes {
+            n.author = None;
+            n.person = None;
+        }
+    }
+    // The last room has no themes; a theme title of the first room has backticks, which must
+    // not close the chart's code block in Markdown.
+    let last = s.rooms.last_mut().expect("a room");
+    last.themes.clear();
+    for n in &mut last.notes {
+        n.theme = None;
+    }
+    s.rooms[0].themes[0].title = "``` not code ````".into();
+    let file = write_snapshot(dir.path(), "anonymous.json", &s);
+
+    let md = render(&file, "md", &[]);
+    assert!(md.contains("No themes were made across rooms."));
+    assert!(md.contains("No themes in this room."));
+    assert!(
+        md.contains("`````text\n"),
+        "the fence is longer than any run of backticks"
+    );
+    let html = render(&file, "html", &[]);
+    assert!(html.contains("<p>No themes were made across rooms.</p>"));
+    assert!(!html.contains("Across rooms</th>"));
+    let (_, records) = csv_records(&render(&file, "csv", &[]));
+    assert!(records.iter().all(|r| r[10].is_empty() && r[3].is_empty()));
 }

@@ -191,6 +191,12 @@ fn close_code(closed: Closed) -> u16 {
     }
 }
 
+/// Waits until the server answers: it loads the data directory (finishing purges and
+/// purging expired events) before it accepts the first connection.
+async fn ready(addr: SocketAddr) {
+    assert_eq!(http::get(addr, "/healthz").await.status, 200);
+}
+
 /// Waits (with a deadline) until `path` exists.
 async fn wait_for_file(path: &Path) {
     let started = std::time::Instant::now();
@@ -366,6 +372,7 @@ async fn an_expired_event_is_purged_when_the_server_starts() {
     std::fs::write(&file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
 
     let server = BinaryServer::start(dir.path(), &[]);
+    ready(server.addr).await;
     assert_no_trace(dir.path(), &expired);
     assert_unreachable(server.addr, &expired).await;
     assert_intact(dir.path(), &kept);
@@ -397,6 +404,16 @@ async fn the_sweep_purges_an_event_whose_time_runs_out_while_people_are_in_it() 
     let w = c.join(None).await;
     assert!(format!("{:?}", w.board).contains(made.words[1].as_str()));
     assert_eq!(close_code(c.expect_close().await), 4004);
+    // People are disconnected first; the files go right after.
+    let events = dir.path().join("events");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&events).unwrap().count() > 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the event's folder is deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_no_trace(dir.path(), &made);
     assert_unreachable(server.addr, &made).await;
 }
@@ -485,6 +502,7 @@ async fn a_purge_cut_short_is_finished_when_the_server_starts() {
     std::fs::remove_dir_all(dir.path().join("rooms").join(&gone.rooms[0])).unwrap();
 
     let server = BinaryServer::start(dir.path(), &[]);
+    ready(server.addr).await;
     assert_no_trace(dir.path(), &gone);
     assert_unreachable(server.addr, &gone).await;
     assert_intact(dir.path(), &kept);
