@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(get_synthesis).post(change_synthesis),
         )
         .route("/api/events/{event}/suggestions", post(suggest_themes))
+        .route("/api/events/{event}/report", get(download_report))
         .route("/api/codes/{code}", get(lookup_code))
         .route("/ws/{room}", get(upgrade))
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -439,6 +440,73 @@ async fn create_event(
             .collect(),
     };
     private_json(StatusCode::CREATED, body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    format: String,
+    #[serde(default)]
+    quote_all: bool,
+}
+
+/// "What we heard" from the event as it is now: CSV, Markdown or a printable HTML page (see
+/// docs/reports.md), as a file to save. The same as `bothy report` on a downloaded snapshot.
+async fn download_report(
+    State(state): State<AppState>,
+    Path(event): Path<String>,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(event) = facilitator_event(&state, &event, &headers) else {
+        return forbidden();
+    };
+    let Some(record) = state.registry.events().get(&event) else {
+        return forbidden();
+    };
+    let Some((format, options)) = query.ok().and_then(|axum::extract::Query(q)| {
+        crate::report::Format::from_name(&q.format).map(|f| {
+            (
+                f,
+                crate::report::ReportOptions {
+                    quote_all: q.quote_all,
+                },
+            )
+        })
+    }) else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "Ask for a report with ?format=csv, ?format=md or ?format=html.",
+        );
+    };
+    let snapshot = match crate::snapshots::take(&state.registry, &record).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(event = %event, error = %e, "could not take a snapshot for a report");
+            return could_not_save();
+        }
+    };
+    let day = crate::report_date(snapshot.exported_at);
+    let body =
+        tokio::task::spawn_blocking(move || crate::report::render(&snapshot, format, &options))
+            .await
+            .unwrap_or_default();
+    let disposition = format!(
+        "attachment; filename=\"bothy-{event}-{day}.{}\"",
+        format.extension()
+    );
+    let mut res = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, format.media_type())],
+        body,
+    )
+        .into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
 }
 
 async fn get_synthesis(

@@ -971,8 +971,8 @@ fn coordinates_must_be_numbers() {
     }
 }
 
-/// Found while writing these tests (check_invariants checked only that a position was finite)
-/// and fixed in `Board::check_invariants`.
+/// Regression: `Board::check_invariants` once checked only that a position was finite, so a
+/// restore file could put a note at x = 1e308.
 #[test]
 fn coordinates_off_the_board_are_refused() {
     for (at, v) in [

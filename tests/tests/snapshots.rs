@@ -405,3 +405,208 @@ async fn snapshots_are_written_while_an_event_is_live_and_at_shutdown() {
             .all(|n| n.author.is_none() && n.person.is_none())
     );
 }
+
+async fn fac_request(
+    server: &TestServer,
+    event: &Event,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let res = http::request(
+        server.addr,
+        method,
+        &format!("/api/events/{}/{path}", event.id),
+        body,
+        &[("X-Bothy-Facilitator", &event.secret)],
+    )
+    .await;
+    (
+        res.status,
+        serde_json::from_str(&res.body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn cross_room_themes_keep_each_note_s_room_and_leave_the_rooms_untouched() {
+    let server = TestServer::start().await;
+    let event = create_event(&server, false).await;
+    run_session(&server, &event).await;
+    let (_, before) = download(&server, &event).await;
+    let (status, v) = fac_request(
+        &server,
+        &event,
+        "POST",
+        "synthesis",
+        Some(r#"{"kind":"create_theme","title":"Getting care"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let theme = v["created"].as_u64().unwrap();
+    // A whole room theme from room 0, and one note from room 1.
+    let room_theme = before.rooms[0].themes[0].id;
+    let add_theme = json!({"kind": "add_room_theme", "theme": theme, "room": event.rooms[0], "room_theme": room_theme});
+    let (status, v) = fac_request(
+        &server,
+        &event,
+        "POST",
+        "synthesis",
+        Some(&add_theme.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let note = before.rooms[1].notes[0].id;
+    let add = json!({"kind": "add_notes", "theme": theme, "notes": [{"room": event.rooms[1], "note": note}]});
+    let (status, v) =
+        fac_request(&server, &event, "POST", "synthesis", Some(&add.to_string())).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["themes"][0]["notes"].as_array().unwrap().len(), 2);
+    // A note that does not exist, a theme that does not exist, a bad title: refused.
+    for bad in [
+        json!({"kind": "add_notes", "theme": theme, "notes": [{"room": event.rooms[1], "note": 999}]}),
+        json!({"kind": "add_notes", "theme": 77, "notes": []}),
+        json!({"kind": "create_theme", "title": ""}),
+        json!({"kind": "rename_theme", "theme": theme, "title": "a\u{0}b"}),
+        json!({"kind": "explode"}),
+    ] {
+        let (status, v) =
+            fac_request(&server, &event, "POST", "synthesis", Some(&bad.to_string())).await;
+        assert!(status == 422, "{bad}: {status} {v}");
+        assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Nobody without the secret reads or changes it.
+    let res = http::request(
+        server.addr,
+        "POST",
+        &format!("/api/events/{}/synthesis", event.id),
+        Some(r#"{"kind":"create_theme","title":"x"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 403);
+    // The snapshot carries it, with rooms of origin; the rooms' own boards did not change.
+    let (_, after) = download(&server, &event).await;
+    assert_eq!(after.synthesis.len(), 1);
+    let rooms: Vec<&str> = after.synthesis[0]
+        .notes
+        .iter()
+        .map(|n| n.room.as_str())
+        .collect();
+    assert_eq!(
+        rooms,
+        vec![event.rooms[0].as_str(), event.rooms[1].as_str()]
+    );
+    for (a, b) in before.rooms.iter().zip(&after.rooms) {
+        assert_eq!(a.notes, b.notes);
+        assert_eq!(a.themes, b.themes);
+    }
+    after.check(&Limits::default()).unwrap();
+}
+
+#[tokio::test]
+async fn suggested_themes_group_similar_notes_across_rooms() {
+    let server = TestServer::start().await;
+    let event = create_event(&server, true).await;
+    let notes = [
+        (0, "The buses are always late in the morning"),
+        (0, "The GP phone line is engaged every morning at 8"),
+        (1, "Bus 42 was late again and then cancelled"),
+        (1, "Getting a GP appointment takes weeks on the phone"),
+        (2, "More buses in the evening, they stop too early"),
+        (2, "Thanks for the biscuits"),
+    ];
+    for (room, text) in notes {
+        let mut c = server.client(&event.rooms[room]).await;
+        c.join(None).await;
+        c.apply(create_note(text)).await;
+        c.close().await;
+    }
+    let (status, v) = fac_request(&server, &event, "POST", "suggestions", None).await;
+    assert_eq!(status, 200, "{v}");
+    let groups = v["suggestions"].as_array().unwrap();
+    let texts = |g: &Value| -> Vec<String> {
+        g["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let bus = groups
+        .iter()
+        .find(|g| texts(g).iter().any(|t| t.contains("Bus 42")))
+        .expect("a group with the bus notes");
+    let bus_texts = texts(bus);
+    assert_eq!(bus_texts.len(), 3, "{bus_texts:?}");
+    assert!(bus_texts.iter().all(|t| t.to_lowercase().contains("bus")));
+    let rooms: std::collections::BTreeSet<&str> = bus["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["room"].as_str().unwrap())
+        .collect();
+    assert_eq!(rooms.len(), 3, "the group spans rooms");
+    assert!(
+        bus["title"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("bus")
+    );
+    assert!(
+        groups
+            .iter()
+            .all(|g| !texts(g).iter().any(|t| t.contains("biscuits")))
+    );
+}
+
+#[tokio::test]
+async fn reports_download_as_files_and_quote_only_with_consent() {
+    let server = TestServer::start().await;
+    let event = create_event(&server, false).await;
+    run_session(&server, &event).await;
+    let get = |q: &str| {
+        let path = format!("/api/events/{}/report?{q}", event.id);
+        let secret = event.secret.clone();
+        let addr = server.addr;
+        async move {
+            http::request(
+                addr,
+                "GET",
+                &path,
+                None,
+                &[("X-Bothy-Facilitator", &secret)],
+            )
+            .await
+        }
+    };
+    let csv = get("format=csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.body_bytes.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "UTF-8 with a BOM"
+    );
+    assert!(
+        csv.header("content-disposition")
+            .is_some_and(|d| d.contains(".csv"))
+    );
+    // "the drop-in clinic" notes are OK to quote; the "=SUM(A1)" ones are not (and are hidden).
+    assert!(csv.body.contains("the drop-in clinic"));
+    assert!(!csv.body.contains("=SUM(A1)") && !csv.body.contains("<script>"));
+    let html = get("format=html").await;
+    assert_eq!(html.status, 200);
+    assert!(html.body.contains("Community health forum") && !html.body.contains("<script>x"));
+    let md = get("format=md&quote_all=true").await;
+    assert_eq!(md.status, 200);
+    assert!(md.body.contains("said in the hall"));
+    assert_eq!(get("format=pdf").await.status, 400);
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/events/{}/report?format=csv", event.id),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(res.status, 403);
+}
