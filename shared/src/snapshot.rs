@@ -22,6 +22,8 @@ pub const EVENT_TITLE_CHARS: usize = 120;
 pub const ROOM_NAME_CHARS: usize = 60;
 /// Most rooms in one event.
 pub const ROOMS_PER_EVENT: usize = 20;
+/// The longest retention period an event may have, in days (10 years).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 /// Most cross-room themes in one event's synthesis.
 pub const CROSS_THEMES_PER_EVENT: usize = 200;
 
@@ -250,6 +252,12 @@ impl EventSnapshot {
         }
         text::check(&self.event.title, EVENT_TITLE_CHARS, false)
             .map_err(|p| format!("the event title: {}", describe(p)))?;
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.event.retention_days) {
+            return Err(format!(
+                "the retention period must be 1 to {MAX_RETENTION_DAYS} days; it is {}",
+                self.event.retention_days
+            ));
+        }
         if self.rooms.is_empty() || self.rooms.len() > ROOMS_PER_EVENT {
             return Err(format!(
                 "an event has 1 to {ROOMS_PER_EVENT} rooms; this one has {}",
