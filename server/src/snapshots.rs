@@ -39,6 +39,9 @@ fn assemble(
     synthesis: crate::synthesis::Synthesis,
 ) -> EventSnapshot {
     let mut pseudonyms = Pseudonyms::default();
+    for (_, board) in &boards {
+        pseudonyms.reserve(board);
+    }
     let rooms = event
         .rooms
         .iter()

@@ -5,8 +5,10 @@
 //! Building one from boards ([`RoomExport::from_board`]) and checking one read from a file
 //! ([`EventSnapshot::check`]) are pure; the server does the I/O.
 
-use crate::board::{AuditEntry, Board, ModerationState, RoomState, Theme};
-use crate::ids::{ActorKey, NoteId};
+use crate::board::{
+    AuditEntry, Board, MAX_VOTE_BUDGET, ModerationState, REASON_CHARS, RoomState, Theme,
+};
+use crate::ids::{ActorKey, EventId, JoinCode, NoteId, RoomId};
 use crate::limits::Limits;
 use crate::op::Colour;
 use crate::text;
@@ -123,19 +125,47 @@ pub struct NoteRef {
     pub note: NoteId,
 }
 
-/// Hands out "Person 1", "Person 2", … for browsers, the same across an event's rooms.
+/// Hands out "Person 1", "Person 2", … for browsers, the same across an event's rooms. Notes
+/// restored from a snapshot keep the pseudonym they had (see [`RoomExport::to_board`]).
 #[derive(Debug, Default)]
 pub struct Pseudonyms {
     given: HashMap<ActorKey, String>,
+    taken: BTreeSet<u64>,
+    next: u64,
 }
 
+/// The owner key a restored note gets for a pseudonym: nobody can present it.
+const RESTORED_PREFIX: &str = "restored Person ";
+
 impl Pseudonyms {
+    /// Keeps the pseudonyms of restored notes on these boards, so new people get other numbers.
+    /// Call it for every board of the event before [`RoomExport::from_board`].
+    pub fn reserve(&mut self, board: &Board) {
+        for owner in board.notes.values().filter_map(|n| n.owner.as_ref()) {
+            if let Some(n) = owner
+                .as_str()
+                .strip_prefix(RESTORED_PREFIX)
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                self.given.insert(owner.clone(), format!("Person {n}"));
+                self.taken.insert(n);
+            }
+        }
+    }
+
     pub fn of(&mut self, actor: &ActorKey) -> String {
-        let next = self.given.len() + 1;
-        self.given
-            .entry(actor.clone())
-            .or_insert_with(|| format!("Person {next}"))
-            .clone()
+        if let Some(p) = self.given.get(actor) {
+            return p.clone();
+        }
+        let mut n = self.next.max(1);
+        while self.taken.contains(&n) {
+            n += 1;
+        }
+        self.next = n + 1;
+        self.taken.insert(n);
+        let p = format!("Person {n}");
+        self.given.insert(actor.clone(), p.clone());
+        p
     }
 }
 
@@ -149,6 +179,7 @@ impl RoomExport {
         board: &Board,
         pseudonyms: &mut Pseudonyms,
     ) -> Self {
+        pseudonyms.reserve(board);
         let anonymous = board.state.anonymous;
         let notes = board
             .notes
@@ -189,14 +220,31 @@ impl RoomExport {
         }
     }
 
-    /// The room as a board again (for a restore): no owners or voters, dots kept as facilitator
-    /// dots. The next ids continue after the highest in the file.
+    /// The room as a board again (for a restore). The browsers behind the notes are gone, so
+    /// each note gets a placeholder owner nobody can present (one per pseudonym, else one per
+    /// note): nobody can edit or delete it any more, and a re-export gives the same pseudonyms.
+    /// People's dots are kept under one placeholder voter, apart from facilitators' dots. The
+    /// next ids continue after the highest in the file.
     pub fn to_board(&self) -> Board {
         use crate::board::{Moderation, Note};
         let notes = self
             .notes
             .iter()
             .map(|n| {
+                let owner = match (&n.person, n.proxy) {
+                    (_, true) => None,
+                    (Some(person), false) => Some(ActorKey::new(format!(
+                        "{RESTORED_PREFIX}{}",
+                        person.trim_start_matches("Person ")
+                    ))),
+                    (None, false) => Some(ActorKey::new(format!("restored note {}", n.id))),
+                };
+                let people_dots = n.votes.saturating_sub(n.proxy_votes);
+                let votes = if people_dots > 0 {
+                    BTreeMap::from([(ActorKey::new("restored dots"), people_dots)])
+                } else {
+                    BTreeMap::new()
+                };
                 let note = Note {
                     id: n.id,
                     text: n.text.clone(),
@@ -207,15 +255,15 @@ impl RoomExport {
                     created_at: n.created_at,
                     updated_at: n.updated_at,
                     theme: n.theme,
-                    owner: None,
+                    owner,
                     private: n.private,
                     moderation: n.moderation.map(|action| Moderation {
                         action,
                         reason: n.moderation_reason.clone().unwrap_or_default(),
                     }),
                     proxy: n.proxy,
-                    votes: BTreeMap::new(),
-                    proxy_votes: n.votes,
+                    votes,
+                    proxy_votes: n.proxy_votes,
                     quotable: n.quotable,
                 };
                 (n.id, note)
@@ -226,8 +274,18 @@ impl RoomExport {
             prompt: self.prompt.clone(),
             notes,
             themes: self.themes.iter().map(|t| (t.id, t.clone())).collect(),
-            next_note_id: self.notes.iter().map(|n| n.id + 1).max().unwrap_or(1),
-            next_theme_id: self.themes.iter().map(|t| t.id + 1).max().unwrap_or(1),
+            next_note_id: self
+                .notes
+                .iter()
+                .map(|n| n.id.saturating_add(1))
+                .max()
+                .unwrap_or(1),
+            next_theme_id: self
+                .themes
+                .iter()
+                .map(|t| t.id.saturating_add(1))
+                .max()
+                .unwrap_or(1),
             state: self.state.clone(),
             audit: self.audit.clone(),
         }
@@ -250,6 +308,7 @@ impl EventSnapshot {
                 self.version
             ));
         }
+        EventId::parse(&self.event.id).map_err(|e| format!("the event id: {e}"))?;
         text::check(&self.event.title, EVENT_TITLE_CHARS, false)
             .map_err(|p| format!("the event title: {}", describe(p)))?;
         if !(1..=MAX_RETENTION_DAYS).contains(&self.event.retention_days) {
@@ -268,6 +327,8 @@ impl EventSnapshot {
         let mut notes_by_room: HashMap<&str, BTreeSet<NoteId>> = HashMap::new();
         for (i, room) in self.rooms.iter().enumerate() {
             let at = format!("room {} ({:?})", i + 1, short(&room.name));
+            RoomId::parse(&room.id).map_err(|e| format!("{at}: the room id: {e}"))?;
+            JoinCode::parse(&room.code).map_err(|e| format!("{at}: the join code: {e}"))?;
             if !room_ids.insert(room.id.as_str()) {
                 return Err(format!("{at}: the room id {:?} appears twice", room.id));
             }
@@ -304,9 +365,60 @@ impl EventSnapshot {
                         n.id
                     ));
                 }
+                match (n.moderation, &n.moderation_reason) {
+                    (Some(ModerationState::Removed), _) if !n.text.is_empty() => {
+                        return Err(format!(
+                            "{at}: note {} was removed, but its words are in the file",
+                            n.id
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(format!(
+                            "{at}: note {} has a moderation reason but is not moderated",
+                            n.id
+                        ));
+                    }
+                    _ => {}
+                }
                 if let Some(p) = &n.person {
                     text::check(p, limits.display_name_chars, false)
                         .map_err(|e| format!("{at}: note {} person: {}", n.id, describe(e)))?;
+                }
+            }
+            if let Some(v) = room.state.voting
+                && !(1..=MAX_VOTE_BUDGET).contains(&v.budget)
+            {
+                return Err(format!(
+                    "{at}: voting gives each person 1 to {MAX_VOTE_BUDGET} dots; this says {}",
+                    v.budget
+                ));
+            }
+            if let Some(id) = room.state.spotlight {
+                let shown = room
+                    .notes
+                    .iter()
+                    .find(|n| n.id == id)
+                    .is_some_and(|n| !n.private && n.moderation.is_none());
+                if !shown {
+                    return Err(format!(
+                        "{at}: the spotlight is on note {id}, which not everyone can read"
+                    ));
+                }
+            }
+            for (k, a) in room.audit.iter().enumerate() {
+                let entry = format!("{at}: audit entry {}", k + 1);
+                if let Some(reason) = &a.reason {
+                    text::check(reason, REASON_CHARS, false)
+                        .map_err(|p| format!("{entry}: the reason: {}", describe(p)))?;
+                }
+                if let Some(by) = &a.by {
+                    if self.event.anonymous {
+                        return Err(format!(
+                            "{entry}: names a facilitator in an anonymous event"
+                        ));
+                    }
+                    text::check(by, limits.display_name_chars, false)
+                        .map_err(|p| format!("{entry}: the name: {}", describe(p)))?;
                 }
             }
             let mut theme_ids = BTreeSet::new();
@@ -342,13 +454,15 @@ impl EventSnapshot {
                 if !exists {
                     return Err(format!(
                         "{at}: note {} of room {:?} is not in the snapshot",
-                        r.note, r.room
+                        r.note,
+                        short(&r.room)
                     ));
                 }
                 if !placed.insert(r) {
                     return Err(format!(
                         "{at}: note {} of room {:?} is in two cross-room themes",
-                        r.note, r.room
+                        r.note,
+                        short(&r.room)
                     ));
                 }
             }

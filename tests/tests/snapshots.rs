@@ -126,11 +126,6 @@ fn content(s: &EventSnapshot) -> Value {
         room["id"] = Value::Null;
         room["code"] = Value::Null;
         room["seq"] = Value::Null;
-        for n in room["notes"].as_array_mut().unwrap() {
-            // The browsers behind the notes are not part of a restored event.
-            n["person"] = Value::Null;
-            n["proxy_votes"] = Value::Null;
-        }
     }
     v
 }
