@@ -87,7 +87,10 @@ function board(room) {
       .map((p) => ({ op_id: p.op_id, text: p.op.text, colour: p.op.colour }));
     return { board: store.board, mine: store.mine, presence: store.presence, pendingNotes, online: socket?.open,
       pendingIds: new Set(), announce: (s) => announcer.say(s), role: store.role,
-      dotsUsed: store.dotsUsed(), dotsOn: (id) => store.dotsOn(id), now: () => store.now() };
+      dotsUsed: store.dotsUsed(), dotsOn: (id) => store.dotsOn(id), now: () => store.now(),
+      // What this person last asked for, until the server confirms it.
+      quotable: (note) => store.pending.filter((p) => p.op.kind === 'set_quotable' && p.op.note === note.id)
+        .reduce((_, p) => p.op.quotable, note.quotable) };
   };
   const render = () => view.render(state());
 
@@ -131,6 +134,7 @@ function board(room) {
     edit: (note, text) => send({ kind: 'edit_note', note, text }, t.edited),
     recolour: (note, colour) => send({ kind: 'recolour_note', note, colour }, t.recoloured(t.colours[colour])),
     deleteNote: (note) => send({ kind: 'delete_note', note }, t.deleted),
+    setQuotable: (note, quotable) => send({ kind: 'set_quotable', note, quotable }, quotable ? t.quoteOn : t.quoteOff),
     move(note, x, y, place) {
       const text = view.noteText(store.board.notes.get(note));
       send({ kind: 'move_note', note, x, y }, t.movedTo(text, place));

@@ -7,7 +7,7 @@
 
 /** @typedef {{id:number,text:string,colour:string,x:number,y:number,author:?string,created_at:number,
  *   updated_at:number,theme:?number,private:boolean,moderation:?('hidden'|'removed'),
- *   moderation_reason:?string,proxy:boolean,votes:?number}} Note */
+ *   moderation_reason:?string,proxy:boolean,votes:?number,quotable:boolean}} Note */
 /** @typedef {{id:number,title:string,notes:number[]}} Theme */
 /** @typedef {{ends_at:number,on_end:'nothing'|'lock'}} Timer */
 /** @typedef {{anonymous:boolean,writing:'open'|'private',locked:boolean,
@@ -28,7 +28,7 @@ const DEFAULT_STATE = {
   anonymous: false, writing: 'open', locked: false, voting: null, theming: 'everyone', spotlight: null, timer: null,
 };
 
-const NOTE_DEFAULTS = { private: false, moderation: null, moderation_reason: null, proxy: false, votes: null };
+const NOTE_DEFAULTS = { private: false, moderation: null, moderation_reason: null, proxy: false, votes: null, quotable: false };
 
 /**
  * Reads a board as the server sends it. `facilitator`: the board is a facilitator's view
@@ -78,12 +78,13 @@ export function applyOp(board, op, { created, at, author, facilitator = board.fa
         id: created, text: op.text, colour: op.colour, x: op.x, y: op.y,
         author: proxy || state.anonymous ? null : author ?? null, created_at: at, updated_at: at, theme: null,
         private: state.writing === 'private', moderation: null, moderation_reason: null, proxy,
-        votes: talliesVisible(board, facilitator) ? 0 : null,
+        votes: talliesVisible(board, facilitator) ? 0 : null, quotable: false,
       });
       break;
     }
     case 'edit_note': if (note) Object.assign(note, { text: op.text, updated_at: at }); break;
     case 'recolour_note': if (note) Object.assign(note, { colour: op.colour, updated_at: at }); break;
+    case 'set_quotable': if (note) note.quotable = Boolean(op.quotable); break;
     case 'move_note': if (note) Object.assign(note, { x: op.x, y: op.y, updated_at: at }); break;
     case 'delete_note':
       if (note) { leaveTheme(note); board.notes.delete(op.note); }

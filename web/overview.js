@@ -9,6 +9,7 @@ import { applyOp, fromWire } from './model.js';
 import { RoomSocket } from './socket.js';
 import { identityToken } from './store.js';
 import { el } from './view.js';
+import { Synthesis, afterSection } from './synthesis.js';
 
 const FACILITATOR_HEADER = 'X-Bothy-Facilitator';
 const CLOSE_BAD_JOIN = 4000;
@@ -363,7 +364,7 @@ export async function renderOverview(main, event) {
       el('p', { class: 'ev-code' }, `${t.joinCode}: `, el('strong', { text: groupCode(room.code) })),
       el('label', { for: linkInput.id, text: t.participantLink(room.name) }),
       el('div', { class: 'ev-copy' }, linkInput, copy, copyStatus),
-      result, details));
+      synth.roomNode(room), result, details));
   }
 
   function renderRoom(room) {
@@ -397,6 +398,8 @@ export async function renderOverview(main, event) {
         : el('p', { class: 'hint', text: t.noNotes }),
     );
     tickRoom(room);
+    synth.updateRoom(room);
+    synth.refreshTexts();
   }
 
   function tickRoom(room) {
@@ -482,6 +485,19 @@ export async function renderOverview(main, event) {
     }
   }
 
+  // --- After the event: themes across rooms, downloads, deleting
+  const synth = new Synthesis({ ev, rooms, secret: () => secret, log: addLog });
+  function eventDeleted() {
+    stopAll();
+    try { localStorage.removeItem(storageKey(ev.event)); } catch { /* storage blocked */ }
+    if (connection) connection.hidden = true;
+    if (skip) skip.hidden = true;
+    document.title = `${t.deletedTitle} – Bothy`;
+    const h = el('h1', { tabindex: '-1', text: t.deletedTitle });
+    main.replaceChildren(h, el('p', { dir: 'auto', text: t.deletedText(ev.title) }), el('p', {}, el('a', { href: '/', text: t.goHome })));
+    h.focus();
+  }
+
   // --- Build the page
   const heading = el('h1', { tabindex: '-1', dir: 'auto', text: ev.title });
   const roomList = el('ul', { class: 'ev-rooms' }, ...rooms.map(card));
@@ -503,8 +519,11 @@ export async function renderOverview(main, event) {
     el('section', { class: 'ev-section', 'aria-labelledby': 'rooms-h' },
       el('h2', { id: 'rooms-h', tabindex: '-1', text: t.roomsHeading }),
       roomList),
+    synth.section,
+    afterSection({ ev, secret: () => secret, deleted: eventDeleted }),
   );
   for (const room of rooms) renderRoom(room);
+  synth.load();
 
   // --- One facilitator connection per room
   for (const room of rooms) {

@@ -61,6 +61,7 @@ export function renderPlan(main) {
     el('p', { text: t.planIntro }),
     form));
   renderRooms();
+  main.append(restoreSection());
 
   /** Copies what is typed in the room fields back into `rooms`. */
   function readRooms() {
@@ -173,4 +174,52 @@ export function renderPlan(main) {
       submit.removeAttribute('aria-disabled');
     }
   }
+}
+
+const RESTORE_BYTES = 8 * 1024 * 1024; // the server's limit; it checks again
+
+/** "Bring back an event from a snapshot file": upload a snapshot, land on the new overview. */
+function restoreSection() {
+  const file = el('input', { id: 'restore-file', type: 'file', accept: '.json,application/json', 'aria-describedby': 'restore-hint restore-error' });
+  const error = el('p', { class: 'error', id: 'restore-error', role: 'alert' });
+  const submit = el('button', { type: 'submit', text: t.restoreButton });
+  let busy = false;
+  const fail = (message) => {
+    error.textContent = message;
+    file.setAttribute('aria-invalid', 'true');
+    file.focus();
+  };
+  const form = el('form', { novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    if (busy) return;
+    error.textContent = '';
+    file.removeAttribute('aria-invalid');
+    const chosen = file.files?.[0];
+    if (!chosen) { fail(t.restoreNoFile); return; }
+    if (chosen.size > RESTORE_BYTES) { fail(t.restoreTooBig); return; }
+    busy = true;
+    submit.setAttribute('aria-disabled', 'true');
+    announce(t.restoring);
+    try {
+      const res = await fetch('/api/events/restore', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: await chosen.text(),
+      });
+      const body = await res.json().catch(() => ({}));
+      if (res.ok && typeof body.facilitator_link === 'string' && body.facilitator_link.startsWith('/e/')) {
+        location.assign(body.facilitator_link);
+        return;
+      }
+      fail(typeof body.error === 'string' && body.error ? body.error : t.couldNotRestore);
+    } catch {
+      fail(t.couldNotRestore);
+    } finally {
+      busy = false;
+      submit.removeAttribute('aria-disabled');
+    }
+  } },
+  el('label', { for: file.id, text: t.restoreFile }), file, error, submit);
+  return el('section', { class: 'restore', 'aria-labelledby': 'restore-h' },
+    el('h2', { id: 'restore-h', text: t.restoreHeading }),
+    el('p', { class: 'hint', id: 'restore-hint', text: t.restoreIntro }),
+    form);
 }

@@ -31,6 +31,10 @@ export const strings = {
   nameSaved: (name) => (name ? `Saved. New notes will show “${name}”.` : 'Saved. Your new notes will be anonymous.'),
   yourNote: 'Your note',
   noteHint: 'Press Enter to post. Shift and Enter starts a new line.',
+  quoteHint: 'After the event, staff write up what they heard. They quote only the notes you mark “OK to quote”. Your other notes are counted but not quoted.',
+  okToQuote: 'OK to quote my words in the report',
+  quoteOn: 'Thank you. Staff may quote this note in the report.',
+  quoteOff: 'This note will not be quoted in the report.',
   count: (n, max) => (n > max
     ? `Too long by ${n - max} ${n - max === 1 ? 'character' : 'characters'} (the limit is ${max})`
     : `${n} of ${max} characters`),

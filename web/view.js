@@ -124,7 +124,8 @@ export class BoardView {
     this.colours = colours;
     this.post = el('button', { type: 'submit', text: t.post });
     const composer = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submitNote(); } },
-      ...field('note-text', t.yourNote, this.text, t.noteHint), this.count, colours, this.lockedHint, this.post);
+      ...field('note-text', t.yourNote, this.text, t.noteHint), this.count, colours, this.lockedHint, this.post,
+      el('p', { class: 'hint quote-hint', id: 'quote-hint', text: t.quoteHint }));
 
     this.name = el('input', { id: 'name', autocomplete: 'nickname', 'aria-describedby': 'name-hint' });
     this.name.value = name;
@@ -334,7 +335,7 @@ export class BoardView {
     // Controls with an id (theme buttons, rename and edit boxes) get focus back by id,
     // with the text and cursor as they were.
     const activeId = inNotes && active.id ? active.id : null;
-    const typed = activeId && 'selectionStart' in active ? [active.value, active.selectionStart, active.selectionEnd] : null;
+    const typed = activeId && typeof active.selectionStart === 'number' ? [active.value, active.selectionStart, active.selectionEnd] : null;
     const wasEditing = this.editing && document.getElementById(`edit-${this.editing.id}`);
     if (wasEditing) this.editing.draft = wasEditing.value;
     const wasRenaming = this.renamingTheme != null && document.getElementById(`rename-${this.renamingTheme}`);
@@ -507,6 +508,13 @@ export class BoardView {
         el('button', { type: 'button', 'data-key': 'delete', text: t.delete, onclick: () => { this.ownDeletes.add(String(id)); this.actions.deleteNote(id); } }));
     }
     if (actions.childElementCount) card.append(actions);
+    // Consent to be quoted: only the author says so (the server checks again).
+    if (mine && !note.proxy && !note.moderation) {
+      const box = el('input', { type: 'checkbox', 'data-key': 'quote', 'aria-describedby': textId,
+        onchange: (e) => this.actions.setQuotable(id, e.target.checked) });
+      box.checked = state.quotable ? state.quotable(note) : note.quotable;
+      card.append(el('label', { class: 'choice quote' }, box, t.okToQuote));
+    }
     if (this.tools) card.append(...this.tools.noteControls(note, state));
     if (this.menuFor === id && rights.theme) card.append(this.moveMenu(note, state));
     card.addEventListener('keydown', (e) => {
