@@ -48,13 +48,21 @@ export function renderPlan(main) {
   const add = el('button', { type: 'button', class: 'plan-add', text: t.addRoom, onclick: addRoom });
   const error = el('p', { class: 'error', id: 'plan-error', role: 'alert' });
   const submit = el('button', { type: 'submit', class: 'plan-submit', text: t.createEvent });
+  const retention = el('input', {
+    id: 'plan-retention', type: 'number', inputmode: 'numeric', min: '1', max: '3650', value: '90',
+    'aria-describedby': 'plan-retention-hint',
+  });
 
   const form = el('form', { class: 'plan', novalidate: true, onsubmit: (e) => { e.preventDefault(); create(); } },
     el('label', { for: 'plan-title', text: t.eventTitle }),
     el('p', { class: 'hint', id: 'plan-title-hint', text: t.eventTitleHint }),
     title, names, templates,
     el('h3', { id: 'plan-rooms-h', text: t.roomsHeading }),
-    list, add, error, submit);
+    list, add,
+    el('label', { for: 'plan-retention', text: t.retentionLabel }),
+    el('p', { class: 'hint', id: 'plan-retention-hint', text: t.retentionHint }),
+    retention,
+    error, submit);
 
   main.append(el('section', { class: 'plan-section', 'aria-labelledby': 'plan-h' },
     el('h2', { id: 'plan-h', text: t.planHeading }),
@@ -148,6 +156,8 @@ export function renderPlan(main) {
       if (!r.name.trim()) { showError(t.needName(i), document.getElementById(`plan-room-${i}-name`)); return; }
       if (!r.prompt.trim()) { showError(t.needPrompt(i), document.getElementById(`plan-room-${i}-prompt`)); return; }
     }
+    const days = Number(retention.value);
+    if (!Number.isInteger(days) || days < 1 || days > 3650) { showError(t.badRetention, retention); return; }
     clearError();
     busy = true;
     submit.setAttribute('aria-disabled', 'true');
@@ -158,7 +168,8 @@ export function renderPlan(main) {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({
-          title: title.value.trim(), anonymous, rooms: rooms.map((r) => ({ name: r.name.trim(), prompt: r.prompt.trim() })),
+          title: title.value.trim(), anonymous, retention_days: days,
+          rooms: rooms.map((r) => ({ name: r.name.trim(), prompt: r.prompt.trim() })),
         }),
       });
       const body = await res.json().catch(() => ({}));
