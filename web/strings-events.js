@@ -230,6 +230,7 @@ export const strings = {
   addToSynth: 'Add to theme across rooms…',
   addToSynthFor: (title) => ` “${title}”`,
   addToSynthButton: 'Add',
+  looseNotes: (n) => (n === 1 ? '1 note in no theme: add it to a theme across rooms' : `${n} notes in no theme: add them one at a time to a theme across rooms`),
   makeSynthFirst: 'To gather this room’s themes, first add a theme across rooms above.',
   roomThemeWhat: (title, room) => `“${title}” from ${room}`,
   suggestThemes: 'Suggest themes',

@@ -339,7 +339,12 @@ export class Synthesis {
     const node = room.synNode;
     if (!node || !room.board) return;
     const themes = [...room.board.themes.values()];
-    const key = JSON.stringify([themes.map((x) => [x.id, x.title, x.notes.length]), this.themes.map((x) => [x.id, x.title])]);
+    // Notes in no theme (of the room or across rooms), to pull in one at a time.
+    const placed = new Set(this.themes.flatMap((x) => x.notes.map((n) => `${n.room}:${n.note}`)));
+    const loose = [...room.board.notes.values()].filter((n) => n.theme == null && !n.moderation && !n.private
+      && !placed.has(`${room.room}:${n.id}`));
+    const key = JSON.stringify([themes.map((x) => [x.id, x.title, x.notes.length]), this.themes.map((x) => [x.id, x.title]),
+      loose.map((n) => [n.id, n.text])]);
     if (this.roomKeys.get(room.room) === key) return;
     this.roomKeys.set(room.room, key);
     const active = document.activeElement;
@@ -362,8 +367,43 @@ export class Synthesis {
               el('button', { type: 'button', id: `${sel}-add`, onclick: () => this.addRoomTheme(room, theme, Number(select.value)) },
                 t.addToSynthButton, el('span', { class: 'visually-hidden', text: t.addToSynthFor(theme.title) }))));
         })),
-      themes.length && !this.themes.length ? el('p', { class: 'hint', text: t.makeSynthFirst }) : null].filter(Boolean));
-    if (keep) document.getElementById(keep)?.focus();
+      themes.length && !this.themes.length ? el('p', { class: 'hint', text: t.makeSynthFirst }) : null,
+      loose.length && this.themes.length ? this.looseNotes(room, loose, base, chosen) : null].filter(Boolean));
+    if (keep) {
+      const again = document.getElementById(keep);
+      again?.closest('details')?.setAttribute('open', '');
+      again?.focus();
+    }
+  }
+
+  /** "Notes in no theme": each with a theme across rooms to add it to. */
+  looseNotes(room, loose, base, chosen) {
+    const open = room.synNode.querySelector('details.syn-loose')?.open;
+    return el('details', { class: 'syn-loose', open: open || null },
+      el('summary', { text: t.looseNotes(loose.length) }),
+      el('ul', { class: 'syn-room-list' }, ...loose.map((n) => {
+        const sel = `${base}-n${n.id}`;
+        const select = el('select', { id: sel },
+          ...this.themes.map((x) => el('option', { value: String(x.id), text: x.title })));
+        if (chosen.has(sel) && [...select.options].some((o) => o.value === chosen.get(sel))) select.value = chosen.get(sel);
+        const words = excerpt(n.text);
+        return el('li', {},
+          el('p', { class: 'syn-room-theme', dir: 'auto', text: n.text }),
+          el('label', { for: sel }, t.addToSynth, el('span', { class: 'visually-hidden', text: t.addToSynthFor(words) })),
+          el('div', { class: 'syn-add' }, select,
+            el('button', { type: 'button', id: `${sel}-add`, onclick: () => this.addNote(room, n, Number(select.value)) },
+              t.addToSynthButton, el('span', { class: 'visually-hidden', text: t.addToSynthFor(words) }))));
+      })));
+  }
+
+  async addNote(room, note, target) {
+    const synth = this.themes.find((x) => x.id === target);
+    if (!synth) return;
+    const words = excerpt(note.text);
+    await this.change({ kind: 'add_notes', theme: target, notes: [{ room: room.room, note: note.id }] }, (body) => {
+      const now = body.themes.find((x) => x.id === target);
+      return t.synthAdded(`“${words}” (${room.name})`, now?.title ?? synth.title, now?.notes.length ?? 0);
+    });
   }
 
   async addRoomTheme(room, roomTheme, target) {

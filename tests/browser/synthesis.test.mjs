@@ -219,6 +219,17 @@ test('themes across rooms: create, pull in a room theme, take out, suggestions; 
     await logged(page, 'Took “Parking costs too much” out of Cars and parking.');
     assert.equal(await theme.getByText('Parking costs too much', { exact: true }).count(), 0);
 
+    // A single note in no theme, from another room, pulled in from its card.
+    const transportCard = roomCard(page, 'Transport');
+    await transportCard.getByText(/notes? in no theme/).click();
+    const one = transportCard.getByRole('combobox', { name: 'Add to theme across rooms… “The park needs more benches”' });
+    await one.selectOption({ label: 'Cars and parking' });
+    await transportCard.getByRole('button', { name: 'Add “The park needs more benches”' }).click();
+    await logged(page, 'Added “The park needs more benches” (Transport) to Cars and parking: Cars and parking now has 2 notes.');
+    await theme.getByText('The park needs more benches', { exact: true }).waitFor();
+    await theme.getByRole('button', { name: 'Take out “The park needs more benches” from Cars and parking' }).click();
+    await logged(page, 'Took “The park needs more benches” out of Cars and parking.');
+
     // Rename by keyboard.
     await theme.getByRole('button', { name: 'Rename' }).click();
     const name = synth.getByRole('textbox', { name: 'Theme name' });
