@@ -425,6 +425,11 @@ async fn create_event(
         Ok(c) => c,
         Err(res) => return res,
     };
+    created_answer(&created, prompts)
+}
+
+/// The answer to a new event: its ids, links and codes, and (this once) the secret.
+fn created_answer(created: &CreatedEvent, prompts: Vec<String>) -> Response {
     let event = &created.event;
     let body = EventCreated {
         event: event.id.to_string(),
@@ -814,20 +819,7 @@ async fn restore_event(
             tracing::error!(event = %event.id, "could not save the restored synthesis board");
         }
     }
-    let body = EventCreated {
-        event: event.id.to_string(),
-        title: event.title.clone(),
-        anonymous: event.anonymous,
-        facilitator_secret: created.secret.expose().to_owned(),
-        facilitator_link: facilitator_link(&event.id, &created.secret),
-        rooms: event
-            .rooms
-            .iter()
-            .zip(prompts)
-            .map(|(r, prompt)| RoomLinks::of(r, Some(prompt)))
-            .collect(),
-    };
-    private_json(StatusCode::CREATED, body)
+    created_answer(&created, prompts)
 }
 
 /// The event, if `headers` carry its facilitator secret; otherwise `None`, answered with
