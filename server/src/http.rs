@@ -463,12 +463,10 @@ async fn download_report(
     query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(event) = facilitator_event(&state, &event, &headers) else {
+    let Some(record) = facilitator_record(&state, &event, &headers) else {
         return forbidden();
     };
-    let Some(record) = state.registry.events().get(&event) else {
-        return forbidden();
-    };
+    let event = record.id.clone();
     let Some((format, options)) = query.ok().and_then(|axum::extract::Query(q)| {
         crate::report::Format::from_name(&q.format).map(|f| {
             (
@@ -491,24 +489,27 @@ async fn download_report(
             return could_not_save();
         }
     };
-    let day = crate::report_date(snapshot.exported_at);
+    let name = download_name(&event, snapshot.exported_at, format.extension());
     let body =
         tokio::task::spawn_blocking(move || crate::report::render(&snapshot, format, &options))
             .await
             .unwrap_or_default();
-    let disposition = format!(
-        "attachment; filename=\"bothy-{event}-{day}.{}\"",
-        format.extension()
-    );
-    let mut res = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, format.media_type())],
-        body,
-    )
-        .into_response();
+    attachment(format.media_type(), &name, body.into_bytes())
+}
+
+/// `bothy-<event>-<YYYY-MM-DD>.<extension>`.
+fn download_name(event: &EventId, at_ms: u64, extension: &str) -> String {
+    let day = crate::report::file_date(at_ms);
+    format!("bothy-{event}-{day}.{extension}")
+}
+
+/// A file for the browser to save, never to cache. (The name is an event id, a date and an
+/// extension, so it needs no escaping.)
+fn attachment(content_type: &'static str, name: &str, body: Vec<u8>) -> Response {
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     res
@@ -555,12 +556,10 @@ async fn change_synthesis(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(event) = facilitator_event(&state, &event, &headers) else {
+    let Some(record) = facilitator_record(&state, &event, &headers) else {
         return forbidden();
     };
-    let Some(record) = state.registry.events().get(&event) else {
-        return forbidden();
-    };
+    let event = record.id.clone();
     let body = match body {
         Ok(b) => b,
         Err(e) => return too_large(e),
@@ -571,51 +570,63 @@ async fn change_synthesis(
             "The change must be JSON like {\"kind\": \"create_theme\", \"title\": \"...\"}.",
         )
     };
-    // Every note of every room, as it is now, to check the notes named exist.
-    let mut boards = std::collections::HashMap::new();
-    for r in &record.rooms {
-        let Ok(room) = state.registry.open(&r.room).await else {
-            return could_not_save();
-        };
-        match room.export().await {
-            Ok((_, board)) => {
-                boards.insert(r.room.to_string(), board);
-            }
-            Err(_) => return could_not_save(),
-        }
-    }
     let op = match read_json_object::<crate::synthesis::SynthesisOp>(&headers, &body) {
-        Ok(op) => op,
+        Ok(op) => Ok(op),
         Err(status) => match read_json_object::<RoomThemeOp>(&headers, &body) {
-            Ok(RoomThemeOp::AddRoomTheme {
-                theme,
-                room,
-                room_theme,
-            }) => {
-                let notes = boards
-                    .get(&room)
-                    .and_then(|b| b.themes.get(&room_theme))
-                    .map(|t| {
-                        t.notes
-                            .iter()
-                            .map(|&note| bothy_shared::snapshot::NoteRef {
-                                room: room.clone(),
-                                note,
-                            })
-                            .collect()
-                    });
-                match notes {
-                    Some(notes) => crate::synthesis::SynthesisOp::AddNotes { theme, notes },
-                    None => {
-                        return api_error(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "That room theme is not there any more.",
-                        );
-                    }
-                }
-            }
+            Ok(room_theme) => Err(room_theme),
             Err(_) => return bad_shape(status),
         },
+    };
+    // Every note of every room, as it is now, when the change names notes.
+    let needs_notes = !matches!(
+        op,
+        Ok(crate::synthesis::SynthesisOp::CreateTheme { .. }
+            | crate::synthesis::SynthesisOp::RenameTheme { .. }
+            | crate::synthesis::SynthesisOp::DeleteTheme { .. }
+            | crate::synthesis::SynthesisOp::RemoveNote { .. })
+    );
+    let boards: std::collections::HashMap<String, bothy_shared::Board> = if needs_notes {
+        match crate::snapshots::boards(&state.registry, &record).await {
+            Ok(boards) => record
+                .rooms
+                .iter()
+                .map(|r| r.room.to_string())
+                .zip(boards.into_iter().map(|(_, b)| b))
+                .collect(),
+            Err(_) => return could_not_save(),
+        }
+    } else {
+        Default::default()
+    };
+    let op = match op {
+        Ok(op) => op,
+        Err(RoomThemeOp::AddRoomTheme {
+            theme,
+            room,
+            room_theme,
+        }) => {
+            let notes = boards
+                .get(&room)
+                .and_then(|b| b.themes.get(&room_theme))
+                .map(|t| {
+                    t.notes
+                        .iter()
+                        .map(|&note| bothy_shared::snapshot::NoteRef {
+                            room: room.clone(),
+                            note,
+                        })
+                        .collect()
+                });
+            match notes {
+                Some(notes) => crate::synthesis::SynthesisOp::AddNotes { theme, notes },
+                None => {
+                    return api_error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "That room theme is not there any more.",
+                    );
+                }
+            }
+        }
     };
     let limits = state.registry.config().limits.clone();
     let exists = |n: &bothy_shared::snapshot::NoteRef| {
@@ -651,12 +662,10 @@ async fn suggest_themes(
     Path(event): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(event) = facilitator_event(&state, &event, &headers) else {
+    let Some(record) = facilitator_record(&state, &event, &headers) else {
         return forbidden();
     };
-    let Some(record) = state.registry.events().get(&event) else {
-        return forbidden();
-    };
+    let event = record.id.clone();
     let synthesis = match state
         .registry
         .synthesis()
@@ -668,14 +677,11 @@ async fn suggest_themes(
     };
     let placed: std::collections::HashSet<bothy_shared::snapshot::NoteRef> =
         synthesis.themes.into_iter().flat_map(|t| t.notes).collect();
+    let Ok(boards) = crate::snapshots::boards(&state.registry, &record).await else {
+        return could_not_save();
+    };
     let mut notes = Vec::new();
-    for r in &record.rooms {
-        let Ok(room) = state.registry.open(&r.room).await else {
-            return could_not_save();
-        };
-        let Ok((_, board)) = room.export().await else {
-            return could_not_save();
-        };
+    for (r, (_, board)) in record.rooms.iter().zip(&boards) {
         for n in board.notes.values() {
             let key = bothy_shared::snapshot::NoteRef {
                 room: r.room.to_string(),
@@ -838,6 +844,16 @@ fn facilitator_event(state: &AppState, event: &str, headers: &HeaderMap) -> Opti
         .then_some(event)
 }
 
+/// The event's record, if `headers` carry its facilitator secret (see [`facilitator_event`]).
+fn facilitator_record(
+    state: &AppState,
+    event: &str,
+    headers: &HeaderMap,
+) -> Option<std::sync::Arc<crate::events::EventRecord>> {
+    let event = facilitator_event(state, event, headers)?;
+    state.registry.events().get(&event)
+}
+
 fn forbidden() -> Response {
     api_error(
         StatusCode::FORBIDDEN,
@@ -851,29 +867,15 @@ async fn download_snapshot(
     Path(event): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(event) = facilitator_event(&state, &event, &headers) else {
+    let Some(record) = facilitator_record(&state, &event, &headers) else {
         return forbidden();
     };
-    let Some(record) = state.registry.events().get(&event) else {
-        return forbidden();
-    };
+    let event = record.id.clone();
     match crate::snapshots::take(&state.registry, &record).await {
         Ok(snapshot) => {
             let json = serde_json::to_vec_pretty(&snapshot).expect("snapshots always serialise");
-            let day = crate::report_date(snapshot.exported_at);
-            let disposition = format!("attachment; filename=\"bothy-{event}-{day}.json\"");
-            let mut res = (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                json,
-            )
-                .into_response();
-            let h = res.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            if let Ok(v) = HeaderValue::from_str(&disposition) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            res
+            let name = download_name(&event, snapshot.exported_at, "json");
+            attachment("application/json", &name, json)
         }
         Err(e) => {
             tracing::error!(event = %event, error = %e, "could not take a snapshot");
@@ -890,10 +892,7 @@ async fn get_event(
     Path(event): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(event) = facilitator_event(&state, &event, &headers) else {
-        return forbidden();
-    };
-    let Some(event) = state.registry.events().get(&event) else {
+    let Some(event) = facilitator_record(&state, &event, &headers) else {
         return forbidden();
     };
     let body = EventView {

@@ -271,22 +271,6 @@ fn limit_unsent(tcp: &tokio::net::TcpStream) {
 #[cfg(not(target_os = "linux"))]
 fn limit_unsent(_tcp: &tokio::net::TcpStream) {}
 
-/// A date (`YYYY-MM-DD`, UTC) for file names, from milliseconds since the Unix epoch.
-pub fn report_date(ms: u64) -> String {
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let days = (ms / 86_400_000) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// Largest request line plus headers accepted.
 const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
 /// Most request headers accepted.

@@ -493,6 +493,12 @@ pub fn iso8601(ms: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// `2025-03-12` (UTC), for file names.
+pub fn file_date(ms: u64) -> String {
+    let (y, mo, d, ..) = utc(ms);
+    format!("{y:04}-{mo:02}-{d:02}")
+}
+
 /// `12 March 2025`.
 fn human_date(ms: u64) -> String {
     const MONTHS: [&str; 12] = [

@@ -72,12 +72,12 @@ fn assemble(
     }
 }
 
-/// A snapshot of a live event: each room's confirmed board, asked of the room's task (which
-/// only clones it, so no room pauses). Rooms not open yet are opened.
-pub async fn take(
+/// Each room's confirmed board and sequence number, in the event's room order, asked of the
+/// room's task (which only clones it). Rooms not open yet are opened.
+pub async fn boards(
     registry: &Registry,
     event: &EventRecord,
-) -> Result<EventSnapshot, SnapshotError> {
+) -> Result<Vec<(u64, Board)>, SnapshotError> {
     let mut boards = Vec::with_capacity(event.rooms.len());
     for r in &event.rooms {
         let room = registry
@@ -86,6 +86,16 @@ pub async fn take(
             .map_err(|e| SnapshotError::Room(r.room.to_string(), e))?;
         boards.push(room.export().await.map_err(|_| SnapshotError::Closed)?);
     }
+    Ok(boards)
+}
+
+/// A snapshot of a live event: each room's confirmed board, asked of the room's task (which
+/// only clones it, so no room pauses). Rooms not open yet are opened.
+pub async fn take(
+    registry: &Registry,
+    event: &EventRecord,
+) -> Result<EventSnapshot, SnapshotError> {
+    let boards = boards(registry, event).await?;
     let synthesis = registry
         .synthesis()
         .get(registry.storage(), &event.id)
