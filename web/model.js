@@ -28,7 +28,8 @@ const DEFAULT_STATE = {
   anonymous: false, writing: 'open', locked: false, voting: null, theming: 'everyone', spotlight: null, timer: null,
 };
 
-const NOTE_DEFAULTS = { private: false, moderation: null, moderation_reason: null, proxy: false, votes: null, quotable: false };
+const NOTE_DEFAULTS = {
+  author: null, theme: null, private: false, moderation: null, moderation_reason: null, proxy: false, votes: null, quotable: false };
 
 /**
  * Reads a board as the server sends it. `facilitator`: the board is a facilitator's view

@@ -97,6 +97,7 @@ pub async fn run(
             limiter: RateLimiter::direct(quota),
             refused_in_a_row: 0,
             pause_after: config.ops_burst.max(1),
+            prepaid: false,
             silence_limit: config.ping_interval * 2,
         };
         reader.run(room_id, registry, config, kick_tx, done).await;
@@ -119,6 +120,9 @@ struct Reader {
     refused_in_a_row: u32,
     /// After this many refusals in a row, stop reading until the bucket refills.
     pause_after: u32,
+    /// The bucket's next token was taken while waiting for it to refill: the next message is
+    /// already paid for.
+    prepaid: bool,
     /// With pings every interval, silence for this long means the peer is gone.
     silence_limit: Duration,
 }
@@ -347,14 +351,17 @@ impl Reader {
                 },
             };
             let decoded = protocol::decode_client_message(&text);
-            if self.limiter.check().is_err() {
+            let paid = std::mem::take(&mut self.prepaid) || self.limiter.check().is_ok();
+            if !paid {
                 self.refuse_too_fast(decoded);
                 // A sender that keeps going past a burst of refusals is not read at all until
                 // its bucket refills: the kernel's buffers then slow it down, and reading and
                 // refusing a flood no longer costs the server a core.
                 self.refused_in_a_row += 1;
                 if self.refused_in_a_row >= self.pause_after {
+                    // `until_ready` takes the token it waited for: the next message uses it.
                     self.limiter.until_ready().await;
+                    self.prepaid = true;
                     self.refused_in_a_row = 0;
                 }
                 continue;
@@ -432,17 +439,25 @@ async fn write_loop(
         tokio::time::Instant::now() + config.ping_interval,
         config.ping_interval,
     );
-    // `None` once the room has dropped its side without kicking (the connection never joined,
-    // or the room ended): the writer then keeps serving the reader.
-    let mut kick = Some(kick);
+    // Resolves only if the room kicks this member. If the room drops its side without kicking
+    // (the connection never joined, or the room ended), it never resolves and the writer keeps
+    // serving the reader.
+    let kicked = async move {
+        match kick.await {
+            Ok(r) => r,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::pin!(kicked);
+    let going_away = CloseReason {
+        code: close::GOING_AWAY,
+        reason: "the server is restarting; reconnect shortly",
+    };
     let reason = loop {
         tokio::select! {
             biased;
-            r = async { kick.as_mut().expect("guarded").await }, if kick.is_some() => match r {
-                Ok(r) => break Some(r),
-                Err(_) => kick = None,
-            },
-            _ = shutdown.cancelled() => break Some(CloseReason { code: close::GOING_AWAY, reason: "the server is restarting; reconnect shortly" }),
+            r = &mut kicked => break Some(r),
+            _ = shutdown.cancelled() => break Some(going_away),
             r = &mut close_rx => match r {
                 Ok(r) => {
                     // Send what was queued before the close (e.g. an error reply) first.
@@ -461,8 +476,15 @@ async fn write_loop(
             }
             msg = out.recv() => match msg {
                 Some(Outbound::Text(t)) => {
-                    if !send_batch(&mut sink, &mut out, t, write_timeout).await {
-                        break None;
+                    // A kick (the queue filled because this peer is not reading) or shutdown
+                    // interrupts a write that has stalled, rather than waiting out its timeout.
+                    tokio::select! {
+                        biased;
+                        r = &mut kicked => break Some(r),
+                        _ = shutdown.cancelled() => break Some(going_away),
+                        sent = send_batch(&mut sink, &mut out, t, write_timeout) => if !sent {
+                            break None;
+                        },
                     }
                 }
                 None => break None,

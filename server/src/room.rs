@@ -20,10 +20,10 @@ use bothy_shared::protocol::{
 };
 use bothy_shared::{Board, Delivery, Limits, Op, OpContext, OpError, RejectReason, Role, Viewer};
 use serde_json::value::RawValue;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,9 @@ const CATCH_UP_RING: usize = 1024;
 const RECENT_OPS_CAP: usize = 10_000;
 /// Commands waiting for a room task before senders wait.
 const COMMAND_QUEUE: usize = 1024;
+/// The most often a room tells everyone how many people are here: when many join or leave at
+/// once, one message per member per interval instead of one per member per arrival.
+const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 
 /// A connection's id, unique within the server process.
 pub type ConnId = u64;
@@ -176,6 +179,8 @@ struct Member {
     name: Option<String>,
     out: mpsc::Sender<Outbound>,
     kick: Option<oneshot::Sender<CloseReason>>,
+    /// The number of people this member was last told are here.
+    presence_told: u32,
 }
 
 /// An operation applied to the working board, waiting for its batch to be saved.
@@ -244,7 +249,12 @@ pub struct RoomActor {
     /// Applied op ids → sequence number, oldest first in `recent_order`.
     recent: HashMap<(ActorKey, OpId), u64>,
     recent_order: VecDeque<RecentOp>,
-    members: HashMap<ConnId, Member>,
+    /// In join order (connection ids only grow), so a fan-out serves the people who were here
+    /// first before a crowd of newcomers.
+    members: BTreeMap<ConnId, Member>,
+    /// When the next presence message is due, if the count may have changed since the last.
+    presence_due: Option<tokio::time::Instant>,
+    presence_sent_at: Option<tokio::time::Instant>,
     next_batch: Batch,
     flight: Option<Flight>,
     /// `None` once a write failed: the room is then read-only until the server restarts.
@@ -307,7 +317,9 @@ impl RoomActor {
             ring: VecDeque::new(),
             recent,
             recent_order,
-            members: HashMap::new(),
+            members: BTreeMap::new(),
+            presence_due: None,
+            presence_sent_at: None,
             next_batch: Batch::default(),
             flight: None,
             journal: Some(loaded.journal),
@@ -332,6 +344,9 @@ impl RoomActor {
                     stopping = true;
                 }
                 _ = sleep_until(timer), if timer.is_some() => self.end_timer(),
+                _ = sleep_until(self.presence_due), if self.presence_due.is_some() => {
+                    self.send_presence();
+                }
                 result = wait_flight(&mut self.flight), if self.flight.is_some() => {
                     let flight = self.flight.take().expect("flight is some");
                     self.finish_flight(flight, result);
@@ -496,8 +511,14 @@ impl RoomActor {
     /// voting opening or closing). Boards that look the same to several people are serialised
     /// once.
     fn send_syncs(&mut self) {
-        self.ensure_board_json();
         let private = self.confirmed.has_private_notes();
+        let participants = self.members.values().any(|m| m.role == Role::Participant);
+        if participants && !private {
+            self.ensure_board_json(Role::Participant);
+        }
+        if self.members.values().any(|m| m.role != Role::Participant) {
+            self.ensure_board_json(Role::Facilitator);
+        }
         let mut slow = Vec::new();
         for (conn, m) in &self.members {
             let own_json;
@@ -584,6 +605,10 @@ impl RoomActor {
                 self.send_to(conn, encode(&ServerMessage::Rejected(rejected)));
             }
             Command::Ping { conn } => {
+                // A ping is a barrier: a presence message held back is sent before the pong.
+                if self.presence_due.is_some() {
+                    self.send_presence();
+                }
                 if self.next_batch.ops.is_empty() && self.flight.is_none() {
                     self.send_to(conn, encode(&ServerMessage::Pong(Empty {})));
                 } else {
@@ -592,7 +617,7 @@ impl RoomActor {
             }
             Command::Leave { conn } => {
                 if self.members.remove(&conn).is_some() {
-                    self.broadcast_presence(None);
+                    self.presence_changed();
                 }
             }
             Command::Export(reply) => {
@@ -610,7 +635,7 @@ impl RoomActor {
                         kick(&mut m, LINK_CHANGED);
                     }
                 }
-                self.broadcast_presence(None);
+                self.presence_changed();
             }
         }
     }
@@ -620,14 +645,32 @@ impl RoomActor {
         people.len() as u32
     }
 
-    /// Tells every member (but `except`, who already knows) how many people are here.
-    fn broadcast_presence(&mut self, except: Option<ConnId>) {
-        let msg = encode(&ServerMessage::Presence(Presence {
-            count: self.presence(),
-        }));
+    /// Someone arrived or left: tell everyone now, or at the next [`PRESENCE_EVERY`] if a
+    /// presence message went out less than that ago.
+    fn presence_changed(&mut self) {
+        if self.presence_due.is_some() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        match self.presence_sent_at.map(|at| at + PRESENCE_EVERY) {
+            Some(next) if next > now => self.presence_due = Some(next),
+            _ => self.send_presence(),
+        }
+    }
+
+    /// Tells every member who does not know it yet how many people are here.
+    fn send_presence(&mut self) {
+        self.presence_due = None;
+        self.presence_sent_at = Some(tokio::time::Instant::now());
+        let count = self.presence();
+        let msg = encode(&ServerMessage::Presence(Presence { count }));
         let mut slow = Vec::new();
-        for (conn, m) in &self.members {
-            if Some(*conn) != except && m.out.try_send(Outbound::Text(msg.clone())).is_err() {
+        for (conn, m) in self.members.iter_mut() {
+            if m.presence_told == count {
+                continue;
+            }
+            m.presence_told = count;
+            if m.out.try_send(Outbound::Text(msg.clone())).is_err() {
                 slow.push(*conn);
             }
         }
@@ -641,6 +684,7 @@ impl RoomActor {
             name: req.name,
             out: req.out,
             kick: Some(req.kick),
+            presence_told: 0,
         };
         let catch_up = self.catch_up(&member, req.last_seq);
         let mine: Vec<NoteId> = self.confirmed.notes_owned_by(&member.actor);
@@ -648,6 +692,7 @@ impl RoomActor {
         let presence_before = self.presence();
         let is_new_person = !self.members.values().any(|m| m.actor == member.actor);
         let presence = presence_before + u32::from(is_new_person);
+        member.presence_told = presence;
         let welcome = {
             let own_json;
             let board: Option<&RawValue> = match (&catch_up, member.role) {
@@ -657,7 +702,7 @@ impl RoomActor {
                     Some(&own_json)
                 }
                 (None, role) => {
-                    self.ensure_board_json();
+                    self.ensure_board_json(role);
                     if role == Role::Participant {
                         self.participant_json.as_deref()
                     } else {
@@ -694,7 +739,7 @@ impl RoomActor {
         }
         self.members.insert(req.conn, member);
         if is_new_person {
-            self.broadcast_presence(Some(req.conn));
+            self.presence_changed();
         }
     }
 
@@ -726,12 +771,14 @@ impl RoomActor {
         (missed.len() < member.out.max_capacity() / 2).then_some(missed)
     }
 
-    fn ensure_board_json(&mut self) {
-        if self.facilitator_json.is_none() {
+    /// Serialises the confirmed board as this role sees it, if it changed since last time.
+    fn ensure_board_json(&mut self, role: Role) {
+        if role == Role::Participant {
+            if self.participant_json.is_none() {
+                self.participant_json = Some(view_json(&self.confirmed, Viewer::Anyone));
+            }
+        } else if self.facilitator_json.is_none() {
             self.facilitator_json = Some(view_json(&self.confirmed, Viewer::Facilitator));
-        }
-        if self.participant_json.is_none() {
-            self.participant_json = Some(view_json(&self.confirmed, Viewer::Anyone));
         }
     }
 
@@ -894,7 +941,7 @@ impl RoomActor {
                 kick(&mut m, TOO_SLOW);
             }
         }
-        self.broadcast_presence(None);
+        self.presence_changed();
     }
 }
 

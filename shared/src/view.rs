@@ -33,7 +33,9 @@ pub struct BoardView {
     pub audit: Vec<AuditEntry>,
 }
 
-/// A note as one person is shown it.
+/// A note as one person is shown it. Fields at their usual value (no author, no theme, not
+/// private, not moderated, not a proxy note, no tally, not quotable) are left out of the JSON:
+/// a welcome carries every note, often over a slow phone connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoteView {
@@ -43,21 +45,33 @@ pub struct NoteView {
     pub colour: Colour,
     pub x: f64,
     pub y: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<u64>,
     /// Written during private writing and not yet revealed.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub private: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderation: Option<ModerationState>,
     /// Why it was moderated: facilitators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moderation_reason: Option<String>,
     /// Added by a facilitator for someone without a device.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub proxy: bool,
-    /// Every dot on the note, or `null` while the tallies are hidden from this person.
+    /// Every dot on the note, or absent while the tallies are hidden from this person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub votes: Option<u32>,
     /// Its author agreed that it may be quoted in reports.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub quotable: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Who an applied operation is sent to.

@@ -473,7 +473,10 @@ async fn hidden_tallies_and_moderation_reasons_stay_with_the_facilitators() {
     // Closing shows the tallies to everyone.
     fac.apply(Op::CloseVoting(NoFields {})).await;
     let synced = b.sync().await;
-    let Some(ServerMessage::Sync(s)) = synced.last() else {
+    let Some(s) = synced.iter().rev().find_map(|m| match m {
+        ServerMessage::Sync(s) => Some(s),
+        _ => None,
+    }) else {
         panic!("expected a sync, got {synced:?}");
     };
     assert_eq!(
