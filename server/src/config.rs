@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Delete an event and every file of it now (while no server runs on the data directory).
     Purge(PurgeArgs),
     /// Write a "what we heard" report from a downloaded event snapshot: CSV, Markdown or HTML.
@@ -105,6 +105,33 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTHY_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
     pub max_connections_per_ip: usize,
 
+    /// New WebSocket connections one IP address may open per second, after a burst (below):
+    /// each new connection is sent the whole board.
+    #[arg(
+        long,
+        env = "BOTHY_NEW_CONNECTIONS_PER_IP_PER_SECOND",
+        default_value_t = 10
+    )]
+    pub new_connections_per_ip_per_second: u32,
+
+    /// New WebSocket connections one IP address may open at once (a hall's Wi-Fi reconnecting
+    /// together needs one for each person).
+    #[arg(
+        long,
+        env = "BOTHY_NEW_CONNECTIONS_PER_IP_BURST",
+        default_value_t = 100
+    )]
+    pub new_connections_per_ip_burst: u32,
+
+    /// Wrong join codes or facilitator links one IP address may try per minute; past that it
+    /// must wait, so codes cannot be found by trying them all.
+    #[arg(
+        long,
+        env = "BOTHY_WRONG_GUESSES_PER_IP_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub wrong_guesses_per_ip_per_minute: u32,
+
     /// Reverse proxies whose X-Forwarded-For header is trusted (comma-separated IPs). Without
     /// one, the connecting address is the client's.
     #[arg(long, env = "BOTHY_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -172,6 +199,9 @@ impl ServeArgs {
             ops_per_second: self.ops_per_second.max(1),
             ops_burst: self.ops_burst.max(1),
             max_connections_per_ip: self.max_connections_per_ip.max(1),
+            new_connections_per_ip_per_second: self.new_connections_per_ip_per_second.max(1),
+            new_connections_per_ip_burst: self.new_connections_per_ip_burst.max(1),
+            wrong_guesses_per_ip_per_minute: self.wrong_guesses_per_ip_per_minute.max(1),
             trusted_proxies: self.trusted_proxies.clone(),
             allowed_origins: self.allowed_origins.clone(),
             ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),

@@ -2,6 +2,7 @@
 //! sends the room's messages out. The room never waits for a socket: it fills a bounded queue,
 //! and the writer drains it.
 
+use crate::guard::Guard;
 use crate::registry::{OpenError, Registry};
 use crate::room::{CloseReason, ConnId, JoinRequest, Outbound, RoomHandle};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -36,6 +37,13 @@ pub struct ConnectionConfig {
     pub ping_interval: Duration,
 }
 
+/// Who is on the other end, as far as the per-address limits are concerned.
+#[derive(Clone)]
+pub struct Peer {
+    pub ip: std::net::IpAddr,
+    pub guard: Guard,
+}
+
 /// The key the server stores for an identity token: a one-way hash, so the files on disk
 /// cannot be used to act as someone.
 pub fn actor_key(token: &str) -> ActorKey {
@@ -64,6 +72,7 @@ pub async fn run(
     conn: ConnId,
     registry: Registry,
     config: ConnectionConfig,
+    peer: Peer,
     shutdown: CancellationToken,
 ) {
     let span = tracing::info_span!("conn", id = conn, room = %room_id);
@@ -91,6 +100,7 @@ pub async fn run(
                 .allow_burst(NonZeroU32::new(config.ops_burst).unwrap_or(NonZeroU32::MIN));
         let reader = Reader {
             stream,
+            peer,
             out: out_tx,
             close: Some(close_tx),
             conn,
@@ -110,6 +120,8 @@ pub async fn run(
 
 struct Reader {
     stream: SplitStream<WebSocket>,
+    /// For counting a wrong facilitator secret against the address.
+    peer: Peer,
     out: mpsc::Sender<Outbound>,
     /// Tells the writer to send this close frame after what is queued, then stop.
     close: Option<oneshot::Sender<CloseReason>>,
@@ -310,8 +322,16 @@ impl Reader {
         // is refused outright rather than quietly joining as a participant.
         let role = match &join.facilitator {
             None => Role::Participant,
+            Some(_) if self.peer.guard.may_guess(self.peer.ip).is_err() => {
+                self.close_with(
+                    close::BAD_JOIN,
+                    "too many wrong facilitator links from your network; wait a minute",
+                );
+                return None;
+            }
             Some(secret) if registry.events().is_facilitator(room, &secret.0) => Role::Facilitator,
             Some(_) => {
+                self.peer.guard.wrong_guess(self.peer.ip);
                 self.close_with(
                     close::BAD_JOIN,
                     "this facilitator link is not valid (it may have been changed)",

@@ -4,6 +4,7 @@
 
 use crate::connection::{self, ConnectionConfig};
 use crate::events::{CreatedEvent, EventRoom, FacilitatorSecret, NewEvent, NewRoom};
+use crate::guard::Guard;
 use crate::registry::Registry;
 use crate::web;
 use axum::Json;
@@ -16,10 +17,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use bothy_shared::RoomId;
 use bothy_shared::ids::{EventId, JoinCode};
-use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -32,8 +32,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub struct AppState {
     pub registry: Registry,
     pub connection: ConnectionConfig,
-    /// Who may open a socket: origin allow-list and connections per address.
-    pub guard: UpgradeGuard,
+    /// Limits per client address: origin allow-list, sockets, wrong guesses.
+    pub guard: Guard,
     /// Largest WebSocket message and frame accepted, in bytes.
     pub max_message_bytes: usize,
     pub shutdown: CancellationToken,
@@ -45,6 +45,7 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let guesses = axum::middleware::from_fn_with_state(state.guard.clone(), limit_guesses);
     Router::new()
         .route(
             "/",
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/{event}/report", get(download_report))
         .route("/api/codes/{code}", get(lookup_code))
         .route("/ws/{room}", get(upgrade))
+        .layer(guesses)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::overriding(
@@ -103,6 +105,49 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state)
 }
+
+/// Whether a request tests a secret, and which answer means it was wrong: a join code (404), or
+/// an event's facilitator secret (403).
+fn guessed_secret(path: &str) -> Option<StatusCode> {
+    if path.starts_with("/api/codes/") || path.starts_with("/j/") {
+        Some(StatusCode::NOT_FOUND)
+    } else if path.starts_with("/api/events/") && path != "/api/events/restore" {
+        Some(StatusCode::FORBIDDEN)
+    } else {
+        None
+    }
+}
+
+/// Wrong join codes and facilitator secrets count against the client's address; past its
+/// allowance it is answered 429 (right or wrong) until it may guess again, so codes cannot be
+/// found by trying them all.
+async fn limit_guesses(
+    State(guard): State<Guard>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(wrong) = guessed_secret(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let client = guard.client_ip(peer.ip(), request.headers());
+    if let Err(wait) = guard.may_guess(client) {
+        let mut res = api_error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_GUESSES);
+        let secs = wait.as_secs().max(1).to_string();
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let res = next.run(request).await;
+    if res.status() == wrong {
+        guard.wrong_guess(client);
+    }
+    res
+}
+
+/// The answer to an address that has made too many wrong guesses.
+pub const TOO_MANY_GUESSES: &str = "Too many wrong codes or links from your network. Wait a minute, then check the code and try again.";
 
 /// Only this server's own files and sockets; no inline script, no framing, no plugins.
 /// (`connect-src 'self'` covers the page's own `ws:`/`wss:` origin.)
@@ -1112,11 +1157,9 @@ async fn upgrade(
         );
     }
     let client = state.guard.client_ip(peer.ip(), &headers);
-    let Some(slot) = state.guard.admit(client) else {
-        return api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many connections from your network. Close some tabs and try again.",
-        );
+    let slot = match state.guard.admit(client) {
+        Ok(slot) => slot,
+        Err(refusal) => return api_error(StatusCode::TOO_MANY_REQUESTS, refusal.message()),
     };
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let tracker = state.tracker.clone();
@@ -1137,105 +1180,16 @@ async fn upgrade(
                     conn,
                     state.registry,
                     state.connection,
+                    connection::Peer {
+                        ip: client,
+                        guard: state.guard,
+                    },
                     state.shutdown,
                 )
                 .await;
                 drop(slot);
             })
         })
-}
-
-/// Decides who may open a socket: the page's origin must be this server's own (or on the
-/// allow-list), and one address may hold only so many sockets.
-#[derive(Clone)]
-pub struct UpgradeGuard {
-    per_ip: Arc<DashMap<IpAddr, usize>>,
-    max_per_ip: usize,
-    trusted_proxies: Arc<Vec<IpAddr>>,
-    allowed_origins: Arc<Vec<String>>,
-}
-
-impl UpgradeGuard {
-    pub fn new(
-        max_per_ip: usize,
-        trusted_proxies: Vec<IpAddr>,
-        allowed_origins: Vec<String>,
-    ) -> Self {
-        Self {
-            per_ip: Arc::new(DashMap::new()),
-            max_per_ip,
-            trusted_proxies: Arc::new(trusted_proxies),
-            allowed_origins: Arc::new(
-                allowed_origins
-                    .into_iter()
-                    .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-                    .collect(),
-            ),
-        }
-    }
-
-    /// Browsers always send `Origin` on a WebSocket upgrade; a foreign page's socket is refused.
-    /// Tools that send no `Origin` (not browsers, so they cannot ride a visitor's session) are
-    /// let through.
-    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return true;
-        };
-        let Ok(origin) = origin.to_str() else {
-            return false;
-        };
-        let origin = origin.to_ascii_lowercase();
-        let own = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(|host| host.to_ascii_lowercase())
-            .is_some_and(|host| {
-                origin == format!("http://{host}") || origin == format!("https://{host}")
-            });
-        own || self.allowed_origins.contains(&origin)
-    }
-
-    /// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
-    /// last address that proxy appended to `X-Forwarded-For`.
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok())
-            .unwrap_or(peer)
-    }
-
-    /// Takes a connection slot for this address, or `None` when it has too many.
-    pub fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
-        let mut count = self.per_ip.entry(ip).or_insert(0);
-        if *count >= self.max_per_ip {
-            return None;
-        }
-        *count += 1;
-        Some(IpSlot {
-            ip,
-            per_ip: self.per_ip.clone(),
-        })
-    }
-}
-
-/// One open connection counted against its address; released on drop.
-pub struct IpSlot {
-    ip: IpAddr,
-    per_ip: Arc<DashMap<IpAddr, usize>>,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        if let Some(mut count) = self.per_ip.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-        }
-        self.per_ip.remove_if(&self.ip, |_, c| *c == 0);
-    }
 }
 
 /// `DELETE /api/events/{event}`: the facilitator purges the event now: its rooms close (people

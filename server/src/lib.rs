@@ -21,6 +21,7 @@
 pub mod config;
 pub mod connection;
 pub mod events;
+pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod registry;
@@ -69,6 +70,11 @@ pub struct ServerConfig {
     pub ops_burst: u32,
     /// Open WebSocket connections allowed from one client address.
     pub max_connections_per_ip: usize,
+    /// New WebSocket connections one address may open per second, and the burst above that.
+    pub new_connections_per_ip_per_second: u32,
+    pub new_connections_per_ip_burst: u32,
+    /// Wrong join codes or facilitator secrets one address may send per minute.
+    pub wrong_guesses_per_ip_per_minute: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Origins besides the server's own whose pages may open sockets.
@@ -139,17 +145,27 @@ pub async fn serve(
             ops_burst: config.ops_burst,
             ping_interval: config.ping_interval,
         },
-        guard: http::UpgradeGuard::new(
-            config.max_connections_per_ip,
-            config.trusted_proxies.clone(),
-            config.allowed_origins.clone(),
-        ),
+        guard: guard::Guard::new(guard::GuardConfig {
+            max_per_ip: config.max_connections_per_ip,
+            connects_per_second: config.new_connections_per_ip_per_second,
+            connects_burst: config.new_connections_per_ip_burst,
+            wrong_guesses_per_minute: config.wrong_guesses_per_ip_per_minute,
+            trusted_proxies: config.trusted_proxies.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+        }),
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         next_conn: Arc::new(AtomicU64::new(1)),
         public_url: config.public_url.as_deref().map(Arc::from),
     };
+    // Addresses seen once are forgotten after a minute of quiet.
+    tracker.spawn(
+        state
+            .guard
+            .clone()
+            .run_sweeper(std::time::Duration::from_secs(60), shutdown.clone()),
+    );
     let registry = state.registry.clone();
     tracker.spawn(retention::run_sweeper(
         registry.clone(),

@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = match cli.command {
-        Some(Command::Serve(args)) => args,
+        Some(Command::Serve(args)) => *args,
         Some(Command::Report(args)) => return report(&args),
         Some(Command::Purge(args)) => {
             return bothy_server::retention::purge_command(&args.data_dir, &args.event);

@@ -4,7 +4,7 @@
 use bothy_shared::RejectReason;
 use bothy_shared::protocol::{ErrorCode, ServerMessage, close};
 use bothy_tests::ops::create_note;
-use bothy_tests::{Client, TestServer};
+use bothy_tests::{Client, Closed, TestServer, http};
 use std::time::Duration;
 
 #[tokio::test]
@@ -180,4 +180,172 @@ async fn a_client_that_dribbles_its_headers_is_cut_off() {
         "{:?}",
         String::from_utf8_lossy(&res[..res.len().min(60)])
     );
+}
+
+/// A server behind a "proxy" (the test itself, on 127.0.0.1), so that each request can say
+/// which client address it comes from.
+async fn behind_proxy(change: impl FnOnce(&mut bothy_server::ServerConfig)) -> TestServer {
+    TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        change(c);
+    })
+    .await
+}
+
+fn from(ip: &str) -> [(&str, &str); 1] {
+    [("X-Forwarded-For", ip)]
+}
+
+#[tokio::test]
+async fn an_address_may_open_only_so_many_sockets_at_once() {
+    let server = behind_proxy(|c| {
+        c.new_connections_per_ip_per_second = 1;
+        c.new_connections_per_ip_burst = 3;
+    })
+    .await;
+    let room = server.create_room("A hall reconnecting").await;
+    let hall = from("203.0.113.7");
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            Client::try_connect_with(server.addr, &room, &hall)
+                .await
+                .expect("within the burst"),
+        );
+    }
+    // The fourth at once is refused; the three stay open.
+    let refused = Client::try_connect_with(server.addr, &room, &hall).await;
+    assert_eq!(refused.err().as_deref(), Some("http 429"));
+    for c in &mut open {
+        c.join(None).await;
+    }
+    // Another address is not held back by this one.
+    let mut other = Client::try_connect_with(server.addr, &room, &from("198.51.100.2"))
+        .await
+        .expect("another address");
+    other.join(None).await;
+}
+
+#[tokio::test]
+async fn wrong_join_codes_and_facilitator_links_are_limited_per_address() {
+    let server = behind_proxy(|c| c.wrong_guesses_per_ip_per_minute = 3).await;
+    let body = r#"{"title":"Guessing","anonymous":true,"rooms":[{"name":"Room 1","prompt":"?"}]}"#;
+    let res = http::request(server.addr, "POST", "/api/events", Some(body), &[]).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let v: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    let code = v["rooms"][0]["code"].as_str().unwrap().to_owned();
+    let room = v["rooms"][0]["room"].as_str().unwrap().to_owned();
+    let event = v["event"].as_str().unwrap().to_owned();
+    let secret = v["facilitator_secret"].as_str().unwrap().to_owned();
+    let wrong_code = if code.starts_with('A') {
+        "BBB-BBB"
+    } else {
+        "AAA-AAA"
+    };
+
+    // Three wrong codes from one address are answered; then even the right code waits.
+    let guesser = from("203.0.113.9");
+    for _ in 0..3 {
+        let res = http::request(
+            server.addr,
+            "GET",
+            &format!("/api/codes/{wrong_code}"),
+            None,
+            &guesser,
+        )
+        .await;
+        assert_eq!(res.status, 404, "{}", res.body);
+    }
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/codes/{code}"),
+        None,
+        &guesser,
+    )
+    .await;
+    assert_eq!(res.status, 429, "{}", res.body);
+    assert!(res.body.contains("Wait a minute"), "{}", res.body);
+    assert!(res.header("retry-after").is_some());
+    let res = http::request(server.addr, "GET", &format!("/j/{code}"), None, &guesser).await;
+    assert_eq!(res.status, 429);
+    // Facilitator links are held back too, and so is a socket presenting one.
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/events/{event}"),
+        None,
+        &[guesser[0], ("X-Bothy-Facilitator", &secret)],
+    )
+    .await;
+    assert_eq!(res.status, 429);
+    let mut c = Client::try_connect_with(server.addr, &room, &guesser)
+        .await
+        .expect("joining as a participant is not a guess");
+    c.facilitator = Some(secret.clone());
+    match c.try_join(None).await {
+        Err(Closed::Frame { code, reason }) => {
+            assert_eq!(code, close::BAD_JOIN);
+            assert!(reason.contains("too many wrong"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Another address is unaffected: the right code works.
+    let other = from("198.51.100.4");
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/codes/{code}"),
+        None,
+        &other,
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    // Wrong facilitator secrets count the same way, over HTTP and in a join.
+    let wrong_secret = "0".repeat(secret.len());
+    for _ in 0..2 {
+        let res = http::request(
+            server.addr,
+            "GET",
+            &format!("/api/events/{event}"),
+            None,
+            &[other[0], ("X-Bothy-Facilitator", &wrong_secret)],
+        )
+        .await;
+        assert_eq!(res.status, 403);
+    }
+    let mut c = Client::try_connect_with(server.addr, &room, &other)
+        .await
+        .unwrap();
+    c.facilitator = Some(wrong_secret.clone());
+    assert!(matches!(
+        c.try_join(None).await,
+        Err(Closed::Frame {
+            code: close::BAD_JOIN,
+            ..
+        })
+    ));
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/events/{event}"),
+        None,
+        &[other[0], ("X-Bothy-Facilitator", &secret)],
+    )
+    .await;
+    assert_eq!(res.status, 429, "the third wrong guess used the allowance");
+    // Right answers do not count: a third address looks its code up many times.
+    let third = from("192.0.2.1");
+    for _ in 0..10 {
+        let res = http::request(
+            server.addr,
+            "GET",
+            &format!("/api/codes/{code}"),
+            None,
+            &third,
+        )
+        .await;
+        assert_eq!(res.status, 200);
+    }
 }

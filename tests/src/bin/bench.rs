@@ -690,17 +690,26 @@ impl Row {
     }
 
     fn to_json(&self) -> Value {
+        let shown = |v: Option<f64>| v.map(|v| in_unit(v, self.unit));
         json!({
             "scenario": self.scenario, "figure": self.figure, "unit": self.unit,
-            "bothy": self.bothy, "relay": self.relay, "ratio": self.ratio(),
+            "bothy": shown(self.bothy), "relay": shown(self.relay), "ratio": self.ratio(),
             "target": self.target_text(), "result": self.verdict().trim_matches('*'),
         })
     }
 }
 
+/// A row's value in the unit it is shown in: figures in "ms" are kept in µs, as measured.
+fn in_unit(v: f64, unit: &str) -> f64 {
+    match unit {
+        "ms" => v / 1000.0,
+        _ => v,
+    }
+}
+
 fn fmt(v: f64, unit: &str) -> String {
     match unit {
-        "ms" => format!("{:.2} ms", v / 1000.0), // values are kept in µs
+        "ms" => format!("{:.2} ms", in_unit(v, unit)),
         "µs" => format!("{v:.1} µs"),
         "KiB" => format!("{v:.1} KiB"),
         "MiB" => format!("{v:.1} MiB"),
@@ -1002,6 +1011,12 @@ fn harm_rows(
         Target::None,
     ));
     rows.push(row(
+        &format!("{flood}: messages the server read per second (answered)"),
+        &f("answered_per_s"),
+        "/s",
+        Target::None,
+    ));
+    rows.push(row(
         &format!("{flood}: refused as rate_limited"),
         &f("rate_limited"),
         "",
@@ -1090,6 +1105,12 @@ fn harm_rows(
         Target::None,
     ));
     latency(&mut rows, socks, "sockets");
+    rows.push(row(
+        &format!("{socks}: others' fan-out p99 after its first 2 s"),
+        "phases.sockets.fanout_after_2s.p99_us",
+        "ms",
+        Target::None,
+    ));
     rows.push(row(
         "after the attacks: others' p99 ÷ unloaded",
         "phases.after.ratio_to_unloaded.p99",

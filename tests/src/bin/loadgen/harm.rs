@@ -15,10 +15,13 @@
 //! Every delivery to an active client is kept with its op's intended send time and assigned to
 //! the phase that time falls in, so each phase gives the others' latency (fan-out, and from the
 //! intended send time) and its ratio to the unloaded phase. Each attack phase also reports what
-//! the attacker got: the flooder's sent, applied and refused (`rate_limited`) operations; the
-//! seconds from the slow reader's last read until the room closed it (4008: its queue was full)
-//! and until the server dropped the connection (from `GET /metrics`, polled every 100 ms: the
-//! reader itself cannot see a close frame it does not read); the sockets admitted and refused.
+//! the attacker got: the flooder's sent, answered (read by the server), applied and refused
+//! (`rate_limited`) operations; the seconds from the slow reader's last read until the room
+//! closed it (4008: its queue was full) and until the server dropped the connection (from
+//! `GET /metrics`, polled every 100 ms: the reader itself cannot see a close frame it does not
+//! read); the sockets admitted and refused. Each phase also gives the others' fan-out latency
+//! per one-second slice (`by_second`), and the sockets phase a summary without its first two
+//! seconds (`fanout_after_2s`).
 
 use super::ws::{self, FrameReader, OP_CLOSE, OP_TEXT};
 use super::{
@@ -26,7 +29,7 @@ use super::{
     join_message, prepare_rooms, scrape_metrics, secs_ns, send, sleep_until_ns,
 };
 use bothy_tests::bench::{
-    MachineCpu, ProcSample, latency_summary, machine_cpu, mono_ns, proc_sample,
+    MachineCpu, ProcSample, latency_summary, machine_cpu, mono_ns, proc_sample, quantile,
 };
 use clap::Args;
 use serde_json::{Value, json};
@@ -43,6 +46,9 @@ use tokio_util::sync::CancellationToken;
 const FLOOD_BATCH: u64 = 32;
 /// How long the flooder keeps reading answers after it stops sending.
 const FLOOD_LINGER: Duration = Duration::from_secs(1);
+/// The start of the sockets phase left out of its second summary (`fanout_after_2s`): opening
+/// and refusing the sockets happens then.
+const SOCKETS_OPENING: Duration = Duration::from_secs(2);
 /// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
 /// closing and their presence messages) falls in no window.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -341,13 +347,16 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         lags.extend(s.await.map_err(|e| e.to_string())?);
     }
 
+    let fanout_in = |from: u64, to: u64| -> Vec<u64> {
+        timeline
+            .iter()
+            .filter(|d| (from..to).contains(&d.0))
+            .map(|d| d.1)
+            .collect()
+    };
     let summary = |p: &Phase| {
         let inside = |t: u64| (p.start..p.end).contains(&t);
-        let mut fanout: Vec<u64> = timeline
-            .iter()
-            .filter(|d| inside(d.0))
-            .map(|d| d.1)
-            .collect();
+        let mut fanout = fanout_in(p.start, p.end);
         let mut intended: Vec<u64> = timeline
             .iter()
             .filter(|d| inside(d.0))
@@ -360,13 +369,20 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "fanout": latency_summary(&mut fanout),
             "fanout_from_intended": latency_summary(&mut intended),
             "send_lag": latency_summary(&mut lag),
+            "by_second": by_second(&timeline, p.start, p.end),
             "usage": p.usage,
             "attacker": p.attacker,
         })
     };
     let mut by_phase = serde_json::Map::new();
     for p in &phases {
-        by_phase.insert(p.name.to_owned(), summary(p));
+        let mut v = summary(p);
+        if p.name == "sockets" {
+            // Informational: the phase without the moments its sockets were opened.
+            let from = p.start + SOCKETS_OPENING.as_nanos() as u64;
+            v["fanout_after_2s"] = latency_summary(&mut fanout_in(from, p.end));
+        }
+        by_phase.insert(p.name.to_owned(), v);
     }
     // Each phase against the unloaded one, in the same run.
     let base = by_phase.get("unloaded").cloned().unwrap_or(Value::Null);
@@ -423,6 +439,31 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The others' fan-out latency in each one-second slice of `[start, end)`, by intended send
+/// time (the last slice takes the remainder: from half a second to one and a half): whether a
+/// phase's p99 comes from a burst at its start or from its steady state.
+fn by_second(timeline: &[(u64, u64, u64)], start: u64, end: u64) -> Vec<Value> {
+    const SECOND: u64 = 1_000_000_000;
+    let count = ((end.saturating_sub(start) + SECOND / 2) / SECOND).max(1);
+    let mut slices = vec![Vec::new(); count as usize];
+    for d in timeline.iter().filter(|d| (start..end).contains(&d.0)) {
+        slices[((d.0 - start) / SECOND).min(count - 1) as usize].push(d.1);
+    }
+    let us = |ns: u64| (ns as f64 / 100.0).round() / 10.0;
+    slices
+        .into_iter()
+        .map(|mut s| {
+            s.sort_unstable();
+            json!({
+                "count": s.len(),
+                "p50_us": us(quantile(&s, 0.50)),
+                "p99_us": us(quantile(&s, 0.99)),
+                "max_us": us(s.last().copied().unwrap_or(0)),
+            })
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The flooder
 
@@ -441,8 +482,19 @@ struct FloodCounters {
 /// What the flooding task saw, besides its counters.
 #[derive(Default)]
 struct FloodSeen {
+    /// When the first connection started: its bucket is full from then on.
+    first_connect: Option<u64>,
+    /// When the last connection stopped counting answers (closed, or [`FLOOD_LINGER`] after
+    /// `stop`). Applied operations are counted from `first_connect` until then, so the
+    /// allowance is reckoned over the same span.
+    counted_until: u64,
     first_send: Option<u64>,
+    /// When the last whole batch was written. Once the kernel's buffers are full (megabytes on
+    /// loopback, filled in milliseconds) a write waits until the server has read a good part
+    /// of them, which at its paused pace can take longer than the phase.
     last_send: u64,
+    /// When it stopped trying to send (`stop`, or its last connection closed).
+    sending_until: u64,
     /// Close codes of connections the server ended (1006: no close frame).
     closed_by_server: BTreeMap<String, u64>,
     connect_error: Option<String>,
@@ -451,22 +503,31 @@ struct FloodSeen {
 impl FloodSeen {
     fn report(&self, c: &FloodCounters, per_second: u64, burst: u64) -> Value {
         let g = |x: &AtomicU64| x.load(Ordering::Relaxed);
-        let secs = self
-            .first_send
-            .map(|f| self.last_send.saturating_sub(f) as f64 / 1e9)
-            .unwrap_or(0.0);
+        let span = |from: Option<u64>, to: u64| {
+            from.map(|f| to.saturating_sub(f) as f64 / 1e9)
+                .unwrap_or(0.0)
+        };
+        // Sending: from the first batch until it stopped trying, blocked writes included.
+        let secs = span(self.first_send, self.sending_until);
+        // Counting answers: the time over which the server could have applied what was counted.
+        let counted_secs = span(self.first_connect, self.counted_until);
         let (sent, applied) = (g(&c.sent), g(&c.applied));
         let answered = applied + g(&c.rate_limited) + g(&c.other_rejected) + g(&c.already_applied);
         // Each connection starts with a full bucket; it refills at the rate.
-        let refill = (per_second as f64 * secs).ceil() as u64;
+        let refill = (per_second as f64 * counted_secs).ceil() as u64;
         let allowed = g(&c.connections) * burst + refill;
         let one = burst + refill;
         json!({
             "secs": secs,
             "sent": sent,
             "sent_per_s": sent as f64 / secs.max(1e-3),
+            "last_write_after_secs": span(self.first_send, self.last_send),
+            "counted_secs": counted_secs,
+            // Every message the server reads gets an answer: how fast it read the flood.
+            "answered": answered,
+            "answered_per_s": answered as f64 / counted_secs.max(1e-3),
             "applied": applied,
-            "applied_per_s": applied as f64 / secs.max(1e-3),
+            "applied_per_s": applied as f64 / counted_secs.max(1e-3),
             "rate_limited": g(&c.rate_limited),
             "other_rejected": g(&c.other_rejected),
             "first_other_rejection": c.first_other_rejection.lock().unwrap_or_else(|e| e.into_inner()).clone(),
@@ -489,6 +550,13 @@ impl FloodSeen {
 /// One connection sending moves as fast as the server takes them (batches of frames, one
 /// system call each) until `stop`, reading the answers in a second task; if the server closes
 /// it, it connects again and carries on, as an attacker would.
+///
+/// The server stops reading a sender that keeps going past its refusals until its bucket
+/// refills, so once the kernel's buffers are full (megabytes on loopback, filled within
+/// milliseconds) a batch waits, however long, until the server has read enough of them: the
+/// flooder keeps the server's side full for the whole phase, and writes only as fast as the
+/// server reads. A batch cut short by `stop` or a close is not counted as sent (fewer than
+/// [`FLOOD_BATCH`] frames of it may have been written).
 async fn flood(
     addr: SocketAddr,
     room: String,
@@ -501,6 +569,7 @@ async fn flood(
     let mut text = String::with_capacity(160);
     let mut n: u64 = 0;
     while !stop.is_cancelled() {
+        let connecting = mono_ns();
         let (reader, mut writer, _) =
             match connect_joined(addr, Mode::Bothy, &room, Some(source), 64 * 1024, None).await {
                 Ok(x) => x,
@@ -511,9 +580,10 @@ async fn flood(
                 }
             };
         c.connections.fetch_add(1, Ordering::Relaxed);
+        seen.first_connect.get_or_insert(connecting);
         let over = CancellationToken::new();
         let answers = tokio::spawn(flood_answers(reader, c.clone(), over.clone(), stop.clone()));
-        while !stop.is_cancelled() && !over.is_cancelled() {
+        loop {
             for _ in 0..FLOOD_BATCH {
                 text.clear();
                 let note = notes.0 + n % notes.1;
@@ -527,19 +597,26 @@ async fn flood(
                 n += 1;
             }
             seen.first_send.get_or_insert_with(mono_ns);
-            match tokio::time::timeout(Duration::from_secs(2), writer.flush_batch()).await {
-                Ok(Ok(())) => {
-                    c.sent.fetch_add(FLOOD_BATCH, Ordering::Relaxed);
-                    seen.last_send = mono_ns();
-                }
-                _ => break,
+            let flushed = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = over.cancelled() => break,
+                r = writer.flush_batch() => r,
+            };
+            if flushed.is_err() {
+                // The connection is gone; the answers task sees how it ended.
+                break;
             }
+            c.sent.fetch_add(FLOOD_BATCH, Ordering::Relaxed);
+            seen.last_send = mono_ns();
             // Let the generator's other tasks (the measured clients) run between batches.
             tokio::task::yield_now().await;
         }
+        seen.sending_until = mono_ns();
         if let Ok(Some(code)) = answers.await {
             *seen.closed_by_server.entry(code.to_string()).or_default() += 1;
         }
+        seen.counted_until = mono_ns();
     }
     seen
 }
