@@ -147,7 +147,7 @@ async fn limit_guesses(
 }
 
 /// The answer to an address that has made too many wrong guesses.
-pub const TOO_MANY_GUESSES: &str = "Too many wrong codes or links from your network. Wait a minute, then check the code and try again.";
+const TOO_MANY_GUESSES: &str = "Too many wrong codes or links from your network. Wait a minute, then check the code and try again.";
 
 /// Only this server's own files and sockets; no inline script, no framing, no plugins.
 /// (`connect-src 'self'` covers the page's own `ws:`/`wss:` origin.)
