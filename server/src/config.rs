@@ -150,6 +150,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTHY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
+    /// Seconds a client has to send a whole request body (slow senders are answered 408).
+    #[arg(long, env = "BOTHY_BODY_TIMEOUT_SECS", default_value_t = 60)]
+    pub body_timeout_secs: u64,
+
     /// The address people reach this server at, like https://board.example.org (behind a
     /// reverse proxy or HTTPS). Used for the links in QR codes; without it they are http:// and
     /// the request's Host header.
@@ -206,6 +210,7 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins.clone(),
             ping_interval: Duration::from_secs(self.ping_interval_secs.max(1)),
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
             public_url: self.public_url.clone(),
             snapshot_every: Duration::from_secs(self.snapshot_every_secs.max(1)),
             retention_sweep: Duration::from_secs(self.retention_sweep_secs.max(1)),

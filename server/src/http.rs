@@ -22,6 +22,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
@@ -42,10 +43,13 @@ pub struct AppState {
     /// The address people reach this server at (`--public-url`), for QR codes; without it,
     /// `http://` and the request's `Host`.
     pub public_url: Option<Arc<str>>,
+    /// Time a client has to send a whole request body.
+    pub body_timeout: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
     let guesses = axum::middleware::from_fn_with_state(state.guard.clone(), limit_guesses);
+    let bodies = axum::middleware::from_fn_with_state(state.body_timeout, read_body_in_time);
     Router::new()
         .route(
             "/",
@@ -89,7 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/codes/{code}", get(lookup_code))
         .route("/ws/{room}", get(upgrade))
         .layer(guesses)
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(bodies)
+        .layer(DefaultBodyLimit::max(BODY_BYTES))
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -105,6 +110,75 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state)
 }
+
+/// Largest request body, but for a restore.
+const BODY_BYTES: usize = 16 * 1024;
+
+/// The largest body a request to `path` may carry.
+fn body_limit(path: &str) -> usize {
+    if path == "/api/events/restore" {
+        RESTORE_BODY_BYTES
+    } else {
+        BODY_BYTES
+    }
+}
+
+/// Reads a request's whole body, within its size limit and `timeout`, before any handler runs:
+/// a client that sends its body slowly, or not at all, is answered 408 and holds its connection
+/// no longer than that. (A handler never waits on the network, so a timeout around the read
+/// alone cuts nothing off half-done.)
+async fn read_body_in_time(
+    State(timeout): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    // HTTP/1.1: without either header there is no body (a WebSocket upgrade has none).
+    if !chunked && declared.unwrap_or(0) == 0 {
+        return next.run(request).await;
+    }
+    let limit = body_limit(request.uri().path());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return api_error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if over {
+                api_error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE)
+            } else {
+                api_error(
+                    StatusCode::BAD_REQUEST,
+                    "The request body could not be read.",
+                )
+            };
+        }
+        Err(_) => {
+            let mut res = api_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body took too long to arrive. Please try again.",
+            );
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return res;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+const BODY_TOO_LARGE: &str = "The request body is too large.";
 
 /// Whether a request tests a secret, and which answer means it was wrong: a join code (404), or
 /// an event's facilitator secret (403).
@@ -348,7 +422,7 @@ fn private_json(status: StatusCode, body: impl Serialize) -> Response {
 
 /// The answer to a body over the size limit.
 fn too_large(e: BytesRejection) -> Response {
-    api_error(e.status(), "The request body is too large.")
+    api_error(e.status(), BODY_TOO_LARGE)
 }
 
 /// Creates an event on a blocking thread; `Err` is the 503 to answer.

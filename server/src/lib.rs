@@ -83,6 +83,8 @@ pub struct ServerConfig {
     pub ping_interval: Duration,
     /// Time a client has to send an HTTP request's headers.
     pub header_timeout: Duration,
+    /// Time a client has to send a whole request body.
+    pub body_timeout: Duration,
     /// Time between event snapshots written while an event is live.
     pub snapshot_every: Duration,
     /// Time between retention sweeps (expired events are also purged at start-up).
@@ -158,6 +160,7 @@ pub async fn serve(
         tracker: tracker.clone(),
         next_conn: Arc::new(AtomicU64::new(1)),
         public_url: config.public_url.as_deref().map(Arc::from),
+        body_timeout: config.body_timeout,
     };
     // Addresses seen once are forgotten after a minute of quiet.
     tracker.spawn(

@@ -1,27 +1,31 @@
 //! `loadgen harm`: load without harm (the benchmark's S6). One Bothy room of active clients
-//! sends on S1's schedule (`run`'s clients, ops and clock) while the run goes through phases,
-//! each with its own measured window:
+//! sends on S1's schedule (`run`'s clients, ops and clock) while three attacks are made on it:
 //!
-//! 1. **unloaded**: the active clients alone;
-//! 2. **flood**: one more connection sends operations as fast as the server takes them;
-//! 3. **slow reader**: one more connection, with a small `SO_RCVBUF`, joins and then never reads
-//!    again; the phase lasts until the server has dropped it (or a time limit);
-//! 4. **sockets**: 500 sockets are opened at once from 127.0.0.1, which nothing else uses in
-//!    the run (the active clients connect from `127.NET.0.1`, the two attackers from
-//!    `127.NET.2.x`), so the server's per-address cap meets exactly these; the admitted ones
-//!    join the room and stay for the phase;
-//! 5. **after**: the active clients alone again (has anything lingered?).
+//! - **flood**: one more connection sends operations as fast as the server takes them;
+//! - **slow reader**: one more connection, with a small `SO_RCVBUF`, joins and then never reads
+//!   again; its window lasts until the server has dropped it (or a time limit);
+//! - **sockets**: 500 sockets are opened at once from `127.0.0.N` (round N), which nothing else
+//!   uses in the run (the active clients connect from `127.NET.0.1`, the two attackers from
+//!   `127.NET.2.x`), so the server's per-address limits meet exactly these; the admitted ones
+//!   join the room and stay for the window.
+//!
+//! Each attack is made in several rounds, and each round is a pair of windows: a quiet one
+//! (the active clients alone), then an attacked one. A virtual machine's host takes the CPU
+//! away in spells of seconds (steal time), which made one long unloaded phase followed by long
+//! attack phases compare whatever the host happened to do; alternating short windows lets a
+//! spell touch both sides alike. A last quiet window (`after`) shows whether anything lingers.
 //!
 //! Every delivery to an active client is kept with its op's intended send time and assigned to
-//! the phase that time falls in, so each phase gives the others' latency (fan-out, and from the
-//! intended send time) and its ratio to the unloaded phase. Each attack phase also reports what
-//! the attacker got: the flooder's sent, answered (read by the server), applied and refused
-//! (`rate_limited`) operations; the seconds from the slow reader's last read until the room
-//! closed it (4008: its queue was full) and until the server dropped the connection (from
-//! `GET /metrics`, polled every 100 ms: the reader itself cannot see a close frame it does not
-//! read); the sockets admitted and refused. Each phase also gives the others' fan-out latency
-//! per one-second slice (`by_second`), and the sockets phase a summary without its first two
-//! seconds (`fanout_after_2s`).
+//! the window that time falls in. For each attack the deliveries of its quiet windows and of its
+//! attacked windows are pooled, giving the others' fan-out latency in each and the ratios
+//! (`ratio_to_quiet`: the bar is within 20 %), with each round's ratios beside them.
+//! Each attacked window also reports what the attacker got (`attacker_rounds`; `attacker`
+//! holds the highest of each figure over the rounds): the flooder's sent, answered (read by the
+//! server), applied and refused (`rate_limited`) operations; the seconds from the slow reader's
+//! last read until the room closed it (4008: its queue was full) and until the server dropped
+//! the connection (from `GET /metrics`, polled every 100 ms: the reader itself cannot see a
+//! close frame it does not read); the sockets admitted and refused. Each window also gives the
+//! others' fan-out latency per one-second slice (`by_second`) and the machine's use.
 
 use super::ws::{self, FrameReader, OP_CLOSE, OP_TEXT};
 use super::{
@@ -46,9 +50,8 @@ use tokio_util::sync::CancellationToken;
 const FLOOD_BATCH: u64 = 32;
 /// How long the flooder keeps reading answers after it stops sending.
 const FLOOD_LINGER: Duration = Duration::from_secs(1);
-/// The start of the sockets phase left out of its second summary (`fanout_after_2s`): opening
-/// and refusing the sockets happens then.
-const SOCKETS_OPENING: Duration = Duration::from_secs(2);
+/// The attacks, in the order they are run (each in all its rounds before the next).
+const ATTACKS: [&str; 3] = ["flood", "slow_reader", "sockets"];
 /// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
 /// closing and their presence messages) falls in no window.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -65,9 +68,14 @@ pub struct HarmArgs {
     rate: f64,
     #[arg(long, default_value_t = 2.0)]
     warmup_secs: f64,
-    /// Seconds in each measured phase (the slow reader's lasts until it is dropped).
-    #[arg(long, default_value_t = 8.0)]
+    /// Seconds in each measured window, quiet or attacked (the slow reader's attack window
+    /// lasts until it is dropped).
+    #[arg(long, default_value_t = 3.0)]
     secs: f64,
+    /// Quiet-then-attacked pairs of windows for each attack (at most 200: the sockets of round
+    /// N come from 127.0.0.N).
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
     /// Longest wait for the server to drop the slow reader.
     #[arg(long, default_value_t = 30.0)]
     slow_limit_secs: f64,
@@ -135,7 +143,11 @@ fn usage(a: &Snapshot, b: &Snapshot) -> Value {
 /// One measured phase: its window (deliveries of ops intended in `[start, end)` count), the
 /// machine's use in it, and what its attacker saw.
 struct Phase {
-    name: &'static str,
+    /// The attack this window belongs to (`after` for the last quiet window).
+    attack: &'static str,
+    round: usize,
+    /// Attacked, or the quiet window before the attack.
+    loaded: bool,
     start: u64,
     end: u64,
     usage: Value,
@@ -143,16 +155,25 @@ struct Phase {
 }
 
 /// Runs the phase's attack from `start`; `attack` returns its report and when the window ends.
-async fn phase<F>(name: &'static str, pid: Option<u32>, attack: F) -> Phase
+async fn phase<F>(
+    attack: &'static str,
+    round: usize,
+    loaded: bool,
+    pid: Option<u32>,
+    run: F,
+) -> Phase
 where
     F: std::future::Future<Output = (Value, u64)>,
 {
     let before = Snapshot::take(pid);
-    eprintln!("loadgen: phase {name}");
-    let (attacker, end) = attack.await;
+    let what = if loaded { "attacked" } else { "quiet" };
+    eprintln!("loadgen: {attack} round {round}: {what}");
+    let (attacker, end) = run.await;
     let after = Snapshot::take(pid);
     Phase {
-        name,
+        attack,
+        round,
+        loaded,
         start: before.at,
         end,
         usage: usage(&before, &after),
@@ -183,6 +204,9 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     if a.clients < 2 || a.rate <= 0.0 {
         return Err("need at least two clients and a positive rate".into());
     }
+    if !(1..=200).contains(&a.rounds) {
+        return Err("--rounds must be 1 to 200".into());
+    }
     let pid = t.server_pid;
     let (rooms, first_note) = prepare_rooms(t, 1, a.seed_notes).await?;
     let room = rooms[0].clone();
@@ -203,7 +227,11 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     eprintln!("loadgen: {} clients joined room {room}", clients.len());
 
     // The schedule is open-ended: senders stop when the last phase is over.
-    let longest = a.warmup_secs + 4.0 * a.secs + a.slow_limit_secs + 30.0;
+    let rounds = a.rounds as f64;
+    let longest = a.warmup_secs
+        + rounds * (6.0 * a.secs + a.slow_limit_secs + 4.0 * SETTLE.as_secs_f64())
+        + a.secs
+        + 30.0;
     let t0 = mono_ns() + 300_000_000;
     let w0 = t0 + secs_ns(a.warmup_secs);
     let _ = shared.plan.set(Plan {
@@ -225,99 +253,88 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     sleep_until_ns(w0).await;
 
     let window = Duration::from_secs_f64(a.secs);
-    let mut phases = Vec::new();
-    phases.push(
-        phase("unloaded", pid, async {
-            tokio::time::sleep(window).await;
-            (Value::Null, mono_ns())
-        })
-        .await,
-    );
-
     let flooder = IpAddr::V4(Ipv4Addr::new(127, net, 2, 1));
-    let flood_room = room.clone();
-    let notes = (first_note, a.seed_notes.max(1));
-    phases.push(
-        phase("flood", pid, async {
-            let stop = CancellationToken::new();
-            let counters = Arc::new(FloodCounters::default());
-            let task = tokio::spawn(flood(
-                t.addr,
-                flood_room,
-                flooder,
-                notes,
-                stop.clone(),
-                counters.clone(),
-            ));
-            tokio::time::sleep(window).await;
-            stop.cancel();
-            let end = mono_ns();
-            let seen = task.await.unwrap_or_default();
-            (seen.report(&counters, a.ops_per_second, a.ops_burst), end)
-        })
-        .await,
-    );
-    tokio::time::sleep(SETTLE).await;
-
     let slow = IpAddr::V4(Ipv4Addr::new(127, net, 2, 2));
     let limit = Duration::from_secs_f64(a.slow_limit_secs);
-    phases.push(
-        phase(
-            "slow_reader",
-            pid,
-            slow_reader(
-                t.addr,
-                &room,
-                slow,
-                ws::SocketOptions {
-                    recv_buffer: Some(a.slow_rcvbuf),
-                    mss: (a.slow_mss > 0).then_some(a.slow_mss),
-                },
-                limit,
-            ),
-        )
-        .await,
-    );
-    tokio::time::sleep(SETTLE).await;
-
-    let from = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    phases.push(
-        phase("sockets", pid, async {
-            let start = mono_ns();
-            let rss = || pid.and_then(|p| proc_sample(p).ok()).map(|s| s.rss_kib);
-            let rss_before = rss();
-            let hold = CancellationToken::new();
-            let (mut report, holders) = open_sockets(t.addr, &room, a.sockets, from, &hold).await;
-            // The window is a fixed time from the first connect, however long opening took.
-            sleep_until_ns(start + window.as_nanos() as u64).await;
-            let end = mono_ns();
-            let metrics = scrape_metrics(t.addr).await;
-            let rss_held = rss();
-            hold.cancel();
-            for h in holders {
-                let _ = h.await;
-            }
-            report["server_connections_while_held"] = json!(metric(&metrics, "bothy_connections"));
-            report["server_rss_before_kib"] = json!(rss_before);
-            report["server_rss_held_kib"] = json!(rss_held);
-            report["server_rss_growth_mib"] = json!(
-                rss_before
-                    .zip(rss_held)
-                    .map(|(b, h)| (h as f64 - b as f64) / 1024.0)
-            );
-            (report, end)
-        })
-        .await,
-    );
-    tokio::time::sleep(SETTLE).await;
-
-    phases.push(
-        phase("after", pid, async {
-            tokio::time::sleep(window).await;
-            (Value::Null, mono_ns())
-        })
-        .await,
-    );
+    let notes = (first_note, a.seed_notes.max(1));
+    let quiet = || async {
+        tokio::time::sleep(window).await;
+        (Value::Null, mono_ns())
+    };
+    let mut phases = Vec::new();
+    for attack in ATTACKS {
+        for round in 0..a.rounds {
+            phases.push(phase(attack, round, false, pid, quiet()).await);
+            let loaded = match attack {
+                "flood" => {
+                    phase(attack, round, true, pid, async {
+                        let stop = CancellationToken::new();
+                        let counters = Arc::new(FloodCounters::default());
+                        let task = tokio::spawn(flood(
+                            t.addr,
+                            room.clone(),
+                            flooder,
+                            notes,
+                            stop.clone(),
+                            counters.clone(),
+                        ));
+                        tokio::time::sleep(window).await;
+                        stop.cancel();
+                        let end = mono_ns();
+                        let seen = task.await.unwrap_or_default();
+                        (seen.report(&counters, a.ops_per_second, a.ops_burst), end)
+                    })
+                    .await
+                }
+                "slow_reader" => {
+                    let options = ws::SocketOptions {
+                        recv_buffer: Some(a.slow_rcvbuf),
+                        mss: (a.slow_mss > 0).then_some(a.slow_mss),
+                    };
+                    let attack_future = slow_reader(t.addr, &room, slow, options, limit);
+                    phase(attack, round, true, pid, attack_future).await
+                }
+                _ => {
+                    // A fresh address each round (127.0.0.1, .2, ...), so each round meets the
+                    // per-address limits with nothing spent.
+                    let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + round as u8));
+                    phase(attack, round, true, pid, async {
+                        let start = mono_ns();
+                        let rss = || pid.and_then(|p| proc_sample(p).ok()).map(|s| s.rss_kib);
+                        let rss_before = rss();
+                        let hold = CancellationToken::new();
+                        let (mut report, holders) =
+                            open_sockets(t.addr, &room, a.sockets, from, &hold).await;
+                        // The window is a fixed time from the first connect, however long
+                        // opening took.
+                        sleep_until_ns(start + window.as_nanos() as u64).await;
+                        let end = mono_ns();
+                        let metrics = scrape_metrics(t.addr).await;
+                        let rss_held = rss();
+                        hold.cancel();
+                        for h in holders {
+                            let _ = h.await;
+                        }
+                        report["server_connections_while_held"] =
+                            json!(metric(&metrics, "bothy_connections"));
+                        report["server_rss_before_kib"] = json!(rss_before);
+                        report["server_rss_held_kib"] = json!(rss_held);
+                        report["server_rss_growth_mib"] = json!(
+                            rss_before
+                                .zip(rss_held)
+                                .map(|(b, h)| (h as f64 - b as f64) / 1024.0)
+                        );
+                        (report, end)
+                    })
+                    .await
+                }
+            };
+            phases.push(loaded);
+            tokio::time::sleep(SETTLE).await;
+        }
+    }
+    // One last quiet window: does anything linger after the last attack?
+    phases.push(phase("after", 0, false, pid, quiet()).await);
 
     // Stop sending, then wait for what is still on its way.
     shared.stop_sending.cancel();
@@ -347,63 +364,107 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         lags.extend(s.await.map_err(|e| e.to_string())?);
     }
 
-    let fanout_in = |from: u64, to: u64| -> Vec<u64> {
-        timeline
+    // The others' deliveries (and send lags) whose op was intended inside any of `windows`.
+    let inside = |windows: &[&Phase], t: u64| windows.iter().any(|p| (p.start..p.end).contains(&t));
+    let pooled = |windows: &[&Phase]| {
+        let mut fanout = Vec::new();
+        let mut intended = Vec::new();
+        for d in timeline.iter().filter(|d| inside(windows, d.0)) {
+            fanout.push(d.1);
+            intended.push(d.2);
+        }
+        let mut lag: Vec<u64> = lags
             .iter()
-            .filter(|d| (from..to).contains(&d.0))
-            .map(|d| d.1)
-            .collect()
-    };
-    let summary = |p: &Phase| {
-        let inside = |t: u64| (p.start..p.end).contains(&t);
-        let mut fanout = fanout_in(p.start, p.end);
-        let mut intended: Vec<u64> = timeline
-            .iter()
-            .filter(|d| inside(d.0))
-            .map(|d| d.2)
+            .filter(|l| inside(windows, l.0))
+            .map(|l| l.1)
             .collect();
-        let mut lag: Vec<u64> = lags.iter().filter(|l| inside(l.0)).map(|l| l.1).collect();
         json!({
-            "start_secs": p.start.saturating_sub(started) as f64 / 1e9,
-            "secs": p.end.saturating_sub(p.start) as f64 / 1e9,
+            "secs": windows.iter().map(|p| p.end.saturating_sub(p.start) as f64 / 1e9).sum::<f64>(),
             "fanout": latency_summary(&mut fanout),
             "fanout_from_intended": latency_summary(&mut intended),
             "send_lag": latency_summary(&mut lag),
-            "by_second": by_second(&timeline, p.start, p.end),
-            "usage": p.usage,
-            "attacker": p.attacker,
         })
     };
-    let mut by_phase = serde_json::Map::new();
-    for p in &phases {
-        let mut v = summary(p);
-        if p.name == "sockets" {
-            // Informational: the phase without the moments its sockets were opened.
-            let from = p.start + SOCKETS_OPENING.as_nanos() as u64;
-            v["fanout_after_2s"] = latency_summary(&mut fanout_in(from, p.end));
-        }
-        by_phase.insert(p.name.to_owned(), v);
-    }
-    // Each phase against the unloaded one, in the same run.
-    let base = by_phase.get("unloaded").cloned().unwrap_or(Value::Null);
-    let ratio = |v: &Value, path: [&str; 2]| {
-        let get = |v: &Value| v[path[0]][path[1]].as_f64();
-        get(v)
-            .zip(get(&base))
-            .filter(|(_, b)| *b > 0.0)
-            .map(|(x, b)| x / b)
+    let ratios = |loaded: &Value, quiet: &Value| {
+        let ratio = |path: [&str; 2]| {
+            let get = |v: &Value| v[path[0]][path[1]].as_f64();
+            get(loaded)
+                .zip(get(quiet))
+                .filter(|(_, b)| *b > 0.0)
+                .map(|(x, b)| x / b)
+        };
+        json!({
+            "p50": ratio(["fanout", "p50_us"]),
+            "p99": ratio(["fanout", "p99_us"]),
+            "p99_from_intended": ratio(["fanout_from_intended", "p99_us"]),
+        })
     };
-    for v in by_phase.values_mut() {
-        v["ratio_to_unloaded"] = json!({
-            "p50": ratio(v, ["fanout", "p50_us"]),
-            "p99": ratio(v, ["fanout", "p99_us"]),
-            "p99_from_intended": ratio(v, ["fanout_from_intended", "p99_us"]),
-        });
+    let window_report = |p: &Phase| {
+        json!({
+            "round": p.round,
+            "loaded": p.loaded,
+            "start_secs": p.start.saturating_sub(started) as f64 / 1e9,
+            "secs": p.end.saturating_sub(p.start) as f64 / 1e9,
+            "by_second": by_second(&timeline, p.start, p.end),
+            "usage": p.usage,
+        })
+    };
+    let mut by_attack = serde_json::Map::new();
+    for attack in ATTACKS {
+        let of = |loaded: bool| -> Vec<&Phase> {
+            phases
+                .iter()
+                .filter(|p| p.attack == attack && p.loaded == loaded)
+                .collect()
+        };
+        let (quiet_windows, loaded_windows) = (of(false), of(true));
+        let quiet = pooled(&quiet_windows);
+        let loaded = pooled(&loaded_windows);
+        // Each round's attack window against the quiet window just before it.
+        let per_round: Vec<Value> = quiet_windows
+            .iter()
+            .zip(&loaded_windows)
+            .map(|(q, l)| ratios(&pooled(&[l]), &pooled(&[q])))
+            .collect();
+        let attacker_rounds: Vec<Value> =
+            loaded_windows.iter().map(|p| p.attacker.clone()).collect();
+        let windows: Vec<Value> = phases
+            .iter()
+            .filter(|p| p.attack == attack)
+            .map(window_report)
+            .collect();
+        by_attack.insert(
+            attack.to_owned(),
+            json!({
+                "rounds": loaded_windows.len(),
+                "ratio_to_quiet": ratios(&loaded, &quiet),
+                "quiet": quiet,
+                "loaded": loaded,
+                "ratio_to_quiet_by_round": per_round,
+                "attacker": worst_of(&attacker_rounds),
+                "attacker_rounds": attacker_rounds,
+                "windows": windows,
+            }),
+        );
     }
+    // The last quiet window against all the quiet windows before it.
+    let after: Vec<&Phase> = phases.iter().filter(|p| p.attack == "after").collect();
+    let all_quiet: Vec<&Phase> = phases
+        .iter()
+        .filter(|p| !p.loaded && p.attack != "after")
+        .collect();
+    let after_pooled = pooled(&after);
+    by_attack.insert(
+        "after".to_owned(),
+        json!({
+            "ratio_to_quiet": ratios(&after_pooled, &pooled(&all_quiet)),
+            "quiet": after_pooled,
+        }),
+    );
     let busiest = |key: &str| {
-        by_phase
-            .values()
-            .filter_map(|v| v["usage"][key].as_f64())
+        phases
+            .iter()
+            .filter_map(|p| p.usage[key].as_f64())
             .fold(0.0, f64::max)
     };
     let (sent, rejected, delivered) = (
@@ -418,10 +479,11 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         "clients": clients.len(),
         "rate": a.rate,
         "secs": a.secs,
+        "rounds": a.rounds,
         "active_source": format!("127.{net}.0.1"),
         "flooder_source": flooder.to_string(),
         "slow_reader_source": slow.to_string(),
-        "sockets_source": from.to_string(),
+        "sockets_sources": format!("127.0.0.1 to 127.0.0.{}", a.rounds),
         "ops_sent": sent,
         "ops_rejected": rejected,
         "deliveries_expected": expected,
@@ -430,13 +492,44 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         "kicked": c(&counters.kicked),
         "resync_full": c(&counters.resync_full),
         "close_codes": close_codes,
-        "phases": by_phase,
+        "attacks": by_attack,
         "other_cpu_util_max": busiest("other_cpu_util"),
         "steal_util_max": busiest("steal_util"),
         "duration_secs": mono_ns().saturating_sub(started) as f64 / 1e9,
     });
     println!("{report}");
     Ok(())
+}
+
+/// The attacker's figures over its rounds: for each number, the highest (a key with no value in
+/// some round has none); anything else as in the first round.
+fn worst_of(rounds: &[Value]) -> Value {
+    let mut out = rounds.first().cloned().unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut out {
+        for (k, v) in m.iter_mut() {
+            let values: Vec<&Value> = rounds.iter().map(|r| &r[k]).collect();
+            if !values.iter().all(|v| v.is_number() || v.is_null()) || !v.is_number() {
+                continue;
+            }
+            *v = if values.iter().any(|v| v.is_null()) {
+                Value::Null
+            } else if let Some(ints) = values
+                .iter()
+                .map(|v| v.as_u64())
+                .collect::<Option<Vec<_>>>()
+            {
+                json!(ints.into_iter().max())
+            } else {
+                json!(
+                    values
+                        .iter()
+                        .filter_map(|v| v.as_f64())
+                        .fold(f64::MIN, f64::max)
+                )
+            };
+        }
+    }
+    out
 }
 
 /// The others' fan-out latency in each one-second slice of `[start, end)`, by intended send
