@@ -116,28 +116,60 @@ impl JournalRecord {
 
 /// Injected disk faults, for tests of what happens when the disk fails (the same code path as a
 /// real `ENOSPC` or `EIO`). Off unless a test turns it on.
+///
+/// A failed write and a failed fsync are different faults: after a failed write the record is
+/// (at most partly) in the file; after a failed fsync it is all there, readable, and may or may
+/// not survive a power cut. Both must leave the room read-only with the record unconfirmed.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Journal bytes that may still be written, across all rooms; once spent, every journal
     /// write fails with "no space left on device". `None`: no fault.
-    journal_budget: Option<Arc<AtomicI64>>,
+    write_budget: Option<Arc<AtomicI64>>,
+    /// Journal bytes that may still be written and fsynced, across all rooms; once spent, the
+    /// write still happens but the fsync after it fails with "I/O error". `None`: no fault.
+    sync_budget: Option<Arc<AtomicI64>>,
 }
 
 impl Faults {
     /// Journal writes fail once `bytes` more bytes have been written.
     pub fn fail_journal_after(bytes: i64) -> Self {
         Self {
-            journal_budget: Some(Arc::new(AtomicI64::new(bytes))),
+            write_budget: Some(Arc::new(AtomicI64::new(bytes))),
+            ..Self::default()
+        }
+    }
+
+    /// Journal fsyncs fail once `bytes` more bytes have been written: the write that spends the
+    /// budget reaches the file, and the fsync after it fails.
+    pub fn fail_journal_sync_after(bytes: i64) -> Self {
+        Self {
+            sync_budget: Some(Arc::new(AtomicI64::new(bytes))),
+            ..Self::default()
         }
     }
 
     fn check_journal_write(&self, len: usize) -> io::Result<()> {
-        match &self.journal_budget {
-            Some(budget) if budget.fetch_sub(len as i64, Ordering::SeqCst) < len as i64 => {
-                Err(io::Error::from_raw_os_error(28)) // ENOSPC
-            }
-            _ => Ok(()),
+        if spend(&self.write_budget, len) {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(28)) // ENOSPC
         }
+    }
+
+    fn check_journal_sync(&self, len: usize) -> io::Result<()> {
+        if spend(&self.sync_budget, len) {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(5)) // EIO
+        }
+    }
+}
+
+/// Takes `len` bytes from `budget`; `false` once it is spent. No budget: always `true`.
+fn spend(budget: &Option<Arc<AtomicI64>>, len: usize) -> bool {
+    match budget {
+        Some(budget) => budget.fetch_sub(len as i64, Ordering::SeqCst) >= len as i64,
+        None => true,
     }
 }
 
@@ -764,6 +796,9 @@ pub struct Journal {
     faults: Faults,
     path: PathBuf,
     dir: PathBuf,
+    /// The file's length when it held only whole, fsynced records: a failed append cuts the
+    /// file back to it.
+    synced_len: u64,
     /// Records written since the last snapshot.
     pub records: usize,
 }
@@ -776,12 +811,15 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(io_err(&path))?;
+        // Recovery has already cut off a torn tail, so the file holds whole records only.
+        let synced_len = file.metadata().map_err(io_err(&path))?.len();
         sync_dir(dir)?;
         Ok(Self {
             file,
             faults,
             path,
             dir: dir.to_owned(),
+            synced_len,
             records: 0,
         })
     }
@@ -792,20 +830,47 @@ impl Journal {
 
     /// Appends whole encoded records and fsyncs. Only after this returns `Ok` may they be
     /// confirmed. After an error the journal must not be used again (a failed fsync may have
-    /// dropped the data it reported on: "fsyncgate").
+    /// dropped the data it reported on: "fsyncgate"); the records are cut off again first, so
+    /// that a restart does not bring back changes the room has rejected.
     pub fn append(&mut self, encoded: &[u8], count: usize) -> Result<(), StorageError> {
-        self.faults
-            .check_journal_write(encoded.len())
-            .map_err(io_err(&self.path))?;
-        self.file.write_all(encoded).map_err(io_err(&self.path))?;
-        self.file.sync_data().map_err(io_err(&self.path))?;
+        if let Err(e) = self.write_and_sync(encoded) {
+            self.cut_back();
+            return Err(io_err(&self.path)(e));
+        }
+        self.synced_len += encoded.len() as u64;
         self.records += count;
         Ok(())
+    }
+
+    fn write_and_sync(&mut self, encoded: &[u8]) -> io::Result<()> {
+        self.faults.check_journal_write(encoded.len())?;
+        self.file.write_all(encoded)?;
+        self.faults.check_journal_sync(encoded.len())?;
+        self.file.sync_data()
+    }
+
+    /// After a failed append, truncates the file to its last fsynced length: the records after
+    /// it were never confirmed, whether none, part or all of them reached the file. Only those
+    /// bytes go; everything confirmed was fsynced before. If the disk refuses this too, it is
+    /// logged: a restart may then replay (whole) unconfirmed records, or drop a torn one.
+    fn cut_back(&mut self) {
+        let result = self
+            .file
+            .set_len(self.synced_len)
+            .and_then(|()| self.file.sync_all());
+        if let Err(e) = result {
+            tracing::error!(
+                path = %self.path.display(),
+                error = %e,
+                "could not cut unconfirmed records off the journal; a restart may replay them"
+            );
+        }
     }
 
     fn truncate(&mut self) -> Result<(), StorageError> {
         self.file.set_len(0).map_err(io_err(&self.path))?;
         self.file.sync_all().map_err(io_err(&self.path))?;
+        self.synced_len = 0;
         self.records = 0;
         Ok(())
     }

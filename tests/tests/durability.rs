@@ -272,9 +272,23 @@ async fn a_compaction_interrupted_before_the_journal_was_emptied_replays_once() 
 
 #[tokio::test]
 async fn when_the_disk_fails_the_room_turns_read_only_and_keeps_what_was_confirmed() {
+    // The write itself fails (disk full): the refused op never reaches the file.
+    a_room_on_a_failing_disk(Faults::fail_journal_after(1500)).await;
+}
+
+#[tokio::test]
+async fn a_failed_fsync_makes_the_room_read_only_and_loses_nothing_confirmed() {
+    // The write succeeds and the fsync after it fails (I/O error): the refused op is whole in
+    // the file, readable, and must not come back after a restart.
+    a_room_on_a_failing_disk(Faults::fail_journal_sync_after(1500)).await;
+}
+
+/// Adds notes one at a time to a room on a disk that fails as `faults` says, until one is
+/// refused. Checks that everyone is told the room is read-only, `/healthz` says so, and a
+/// restart on a healthy disk holds every confirmed note exactly once and not the refused one.
+async fn a_room_on_a_failing_disk(faults: Faults) {
     let tmp = tempfile::tempdir().unwrap();
-    let server =
-        TestServer::start_in(tmp.path(), |c| c.faults = Faults::fail_journal_after(1500)).await;
+    let server = TestServer::start_in(tmp.path(), |c| c.faults = faults).await;
     let room = server.create_room("Ideas").await;
     let (mut a, _) = server.joined(&room).await;
     let (mut b, _) = server.joined(&room).await;
@@ -289,6 +303,7 @@ async fn when_the_disk_fails_the_room_turns_read_only_and_keeps_what_was_confirm
             other => panic!("{other:?}"),
         }
     };
+    let refused_text = format!("note {}", confirmed.len());
     assert_eq!(failed.reason, RejectReason::ReadOnly);
     assert!(failed.message.contains("read-only"));
     assert!(!confirmed.is_empty());
@@ -321,12 +336,21 @@ async fn when_the_disk_fails_the_room_turns_read_only_and_keeps_what_was_confirm
         "new members see only confirmed changes"
     );
     server.stop().await;
-    // After a restart on a healthy disk, every confirmed note is there.
+    // The journal holds the confirmed records and nothing after them.
+    let journal = std::fs::read_to_string(journal_path(tmp.path(), &room)).unwrap();
+    assert_eq!(journal.lines().count(), confirmed.len(), "{journal}");
+    // After a restart on a healthy disk, every confirmed note is there once, the refused one
+    // is not, and the room takes changes again.
     let server = TestServer::start_in(tmp.path(), |_| {}).await;
-    let (_c, w) = server.joined(&room).await;
+    let (mut c, w) = server.joined(&room).await;
     assert!(!w.read_only);
     assert_eq!(w.seq, confirmed.len() as u64);
-    assert_eq!(w.board.unwrap().notes.len(), confirmed.len());
+    let texts: Vec<String> = w.board.unwrap().notes.into_iter().map(|n| n.text).collect();
+    let expected: Vec<String> = (0..confirmed.len()).map(|i| format!("note {i}")).collect();
+    assert_eq!(texts, expected);
+    assert!(!texts.contains(&refused_text));
+    let next = c.apply(create_note("after the restart")).await;
+    assert_eq!(next.seq, confirmed.len() as u64 + 1);
 }
 
 #[test]

@@ -349,3 +349,68 @@ async fn wrong_join_codes_and_facilitator_links_are_limited_per_address() {
         assert_eq!(res.status, 200);
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_is_not_a_trusted_proxy_cannot_dodge_the_limits_with_x_forwarded_for() {
+    // A proxy is configured, but the test's address (127.0.0.1) is not it: whatever this peer
+    // puts in `X-Forwarded-For`, it is counted as itself.
+    let server = TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["192.0.2.254".parse().unwrap()];
+        c.wrong_guesses_per_ip_per_minute = 3;
+        c.max_connections_per_ip = 3;
+    })
+    .await;
+    let body = r#"{"title":"Forging","anonymous":true,"rooms":[{"name":"Room 1","prompt":"?"}]}"#;
+    let res = http::request(server.addr, "POST", "/api/events", Some(body), &[]).await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    let v: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    let code = v["rooms"][0]["code"].as_str().unwrap().to_owned();
+    let wrong_code = if code.starts_with('A') {
+        "BBB-BBB"
+    } else {
+        "AAA-AAA"
+    };
+
+    // Three wrong codes, each claiming a new address, use up the one real address's allowance:
+    // the right code, claiming yet another address, has to wait.
+    for i in 1..=3 {
+        let forged = format!("203.0.113.{i}");
+        let res = http::request(
+            server.addr,
+            "GET",
+            &format!("/api/codes/{wrong_code}"),
+            None,
+            &from(&forged),
+        )
+        .await;
+        assert_eq!(res.status, 404, "{}", res.body);
+    }
+    let res = http::request(
+        server.addr,
+        "GET",
+        &format!("/api/codes/{code}"),
+        None,
+        &from("203.0.113.99"),
+    )
+    .await;
+    assert_eq!(res.status, 429, "{}", res.body);
+    assert!(res.body.contains("Wait a minute"), "{}", res.body);
+
+    // Three sockets, each claiming a new address, fill the real address's slots: a fourth,
+    // claiming yet another, is refused, and the three still work.
+    let room = server.create_room("Forged tabs").await;
+    let mut open = Vec::new();
+    for i in 1..=3 {
+        let forged = format!("198.51.100.{i}");
+        open.push(
+            Client::try_connect_with(server.addr, &room, &from(&forged))
+                .await
+                .expect("within the cap"),
+        );
+    }
+    let refused = Client::try_connect_with(server.addr, &room, &from("198.51.100.99")).await;
+    assert_eq!(refused.err().as_deref(), Some("http 429"));
+    for c in &mut open {
+        c.join(None).await;
+    }
+}
