@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,30 @@ pub struct ConnectionConfig {
     pub ops_burst: u32,
     /// Time between pings; a connection silent for two intervals is closed.
     pub ping_interval: Duration,
+    /// Welcomes being written at once, across the server (see [`WelcomeGate`]).
+    pub welcomes: WelcomeGate,
+}
+
+/// Lets only a few welcomes be written at once, server-wide. A welcome carries the whole board
+/// (hundreds of kilobytes for a full one), and a hundred sockets joining at the same moment (a
+/// hall's Wi-Fi, or an attacker's script) would otherwise write tens of megabytes ahead of the
+/// small messages everyone already in a room is waiting for (S6 in `docs/performance.md`: a
+/// hundred joins to a full board held the others' messages up for as much as 18 ms). A joiner
+/// waits for a permit before its join reaches the room and gives it back once its welcome is
+/// written, or after [`WELCOME_HOLD`] (a slow link takes a little at a time and crowds out no
+/// one).
+#[derive(Clone, Debug)]
+pub struct WelcomeGate(Arc<tokio::sync::Semaphore>);
+
+/// Welcomes written at once.
+const WELCOMES_AT_ONCE: usize = 2;
+/// The longest one welcome holds its permit.
+const WELCOME_HOLD: Duration = Duration::from_millis(100);
+
+impl Default for WelcomeGate {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(WELCOMES_AT_ONCE)))
+    }
 }
 
 /// Who is on the other end, as far as the per-address limits are concerned.
@@ -82,13 +107,17 @@ pub async fn run(
         let (out_tx, out_rx) = mpsc::channel(config.queue_len);
         let (kick_tx, kick_rx) = oneshot::channel();
         let (close_tx, close_rx) = oneshot::channel();
+        let (written_tx, written_rx) = oneshot::channel();
         let done = CancellationToken::new();
         let writer = tokio::spawn(
             write_loop(
                 sink,
                 out_rx,
-                kick_rx,
-                close_rx,
+                WriterSignals {
+                    kick: kick_rx,
+                    close: close_rx,
+                    written: written_tx,
+                },
                 shutdown.clone(),
                 done.clone(),
                 config.clone(),
@@ -110,7 +139,9 @@ pub async fn run(
             prepaid: false,
             silence_limit: config.ping_interval * 2,
         };
-        reader.run(room_id, registry, config, kick_tx, done).await;
+        reader
+            .run(room_id, registry, config, kick_tx, written_rx, done)
+            .await;
         let _ = writer.await;
         tracing::debug!("connection closed");
     }
@@ -224,6 +255,7 @@ impl Reader {
         registry: Registry,
         config: ConnectionConfig,
         kick: oneshot::Sender<CloseReason>,
+        welcomed: oneshot::Receiver<()>,
         done: CancellationToken,
     ) {
         let room = match registry.open(&room_id).await {
@@ -265,10 +297,17 @@ impl Reader {
         };
         // Cancelled if the room is purged: the board no longer exists.
         let deleted = registry.deleted_signal(&room_id);
+        // Wait for a turn to be welcomed; hold it until the welcome is written (or a moment).
+        let turn = tokio::select! {
+            _ = done.cancelled() => return,
+            turn = config.welcomes.0.clone().acquire_owned() => turn.ok(),
+        };
         if deleted.is_cancelled() || room.join(request).await.is_err() {
             self.close_room_ended(&deleted);
             return;
         }
+        let _ = tokio::time::timeout(WELCOME_HOLD, welcomed).await;
+        drop(turn);
         self.forward(&room, &done, &deleted).await;
         room.leave(self.conn).await;
     }
@@ -442,18 +481,33 @@ fn classify_read_error(e: &axum::Error) -> (u16, &'static str) {
     }
 }
 
+/// What the writer hears from the room and the reader, and tells the reader.
+struct WriterSignals {
+    /// The room closing this member.
+    kick: oneshot::Receiver<CloseReason>,
+    /// The reader asking for a close frame after what is queued.
+    close: oneshot::Receiver<CloseReason>,
+    /// Told once the first message, the welcome, is written (see [`WelcomeGate`]).
+    written: oneshot::Sender<()>,
+}
+
 /// Sends queued messages; stops on a kick from the room, a close from the reader, or shutdown,
 /// sending a close frame in each case.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut out: mpsc::Receiver<Outbound>,
-    kick: oneshot::Receiver<CloseReason>,
-    mut close_rx: oneshot::Receiver<CloseReason>,
+    signals: WriterSignals,
     shutdown: CancellationToken,
     done: CancellationToken,
     config: ConnectionConfig,
 ) {
+    let WriterSignals {
+        kick,
+        close: mut close_rx,
+        written,
+    } = signals;
     let write_timeout = config.write_timeout;
+    let mut written = Some(written);
     // Pings let the reader tell a silent-but-alive browser from a dead one.
     let mut ping = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
@@ -502,8 +556,14 @@ async fn write_loop(
                         biased;
                         r = &mut kicked => break Some(r),
                         _ = shutdown.cancelled() => break Some(going_away),
-                        sent = send_batch(&mut sink, &mut out, t, write_timeout) => if !sent {
-                            break None;
+                        sent = send_batch(&mut sink, &mut out, t, write_timeout) => {
+                            // The first message is the welcome: the joiner's turn is over.
+                            if let Some(tx) = written.take() {
+                                let _ = tx.send(());
+                            }
+                            if !sent {
+                                break None;
+                            }
                         },
                     }
                 }

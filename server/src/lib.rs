@@ -146,6 +146,7 @@ pub async fn serve(
             ops_per_second: config.ops_per_second,
             ops_burst: config.ops_burst,
             ping_interval: config.ping_interval,
+            welcomes: Default::default(),
         },
         guard: guard::Guard::new(guard::GuardConfig {
             max_per_ip: config.max_connections_per_ip,

@@ -74,6 +74,10 @@ enum Command {
     /// Load without harm: one room's latency unloaded, then with a flooder, a slow reader and
     /// 500 sockets from one address (Bothy only).
     Harm(harm::HarmArgs),
+    /// Many sockets opened at once from one address, joining one room (`harm`'s third attack,
+    /// which runs it as a process of its own); prints a JSON line when all are answered, then
+    /// holds the admitted ones until stdin closes.
+    Sockets(harm::SocketsArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,6 +181,7 @@ fn main() -> std::process::ExitCode {
             Command::Idle(a) => idle(a).await,
             Command::Join(a) => join_storm(a).await,
             Command::Harm(a) => harm::harm(a).await,
+            Command::Sockets(a) => harm::sockets(a).await,
         }
     });
     match result {
