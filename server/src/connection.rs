@@ -44,7 +44,7 @@ pub struct ConnectionConfig {
 /// (hundreds of kilobytes for a full one), and a hundred sockets joining at the same moment (a
 /// hall's Wi-Fi, or an attacker's script) would otherwise write tens of megabytes ahead of the
 /// small messages everyone already in a room is waiting for (S6 in `docs/performance.md`: a
-/// hundred joins to a full board held the others' messages up for as much as 18 ms). A joiner
+/// hundred joins to a full board held the others' messages up for as much as 78 ms). A joiner
 /// waits for a permit before its join reaches the room and gives it back once its welcome is
 /// written, or after [`WELCOME_HOLD`] (a slow link takes a little at a time and crowds out no
 /// one).
