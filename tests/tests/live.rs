@@ -372,3 +372,31 @@ async fn a_big_board_is_welcomed_whole() {
     assert_eq!(board.notes.len(), 300);
     assert!(serde_json::to_string(&board).unwrap().len() > 600_000);
 }
+
+#[tokio::test]
+async fn a_crowd_joining_at_once_is_all_welcomed_and_the_room_keeps_going() {
+    // Welcomes take turns (a few at once across the server): every joiner of a crowd still
+    // gets one, the room goes on serving its members meanwhile, and the turns are all given
+    // back, so someone arriving afterwards is welcomed too.
+    let server = TestServer::start().await;
+    let room = server.create_room("Crowd").await;
+    let (mut host, _) = server.joined(&room).await;
+    for i in 0..20 {
+        host.apply(create_note(&format!("Note {i}"))).await;
+    }
+    let mut crowd = Vec::new();
+    for _ in 0..40 {
+        crowd.push(server.client(&room).await);
+    }
+    let joining = futures_util::future::join_all(crowd.iter_mut().map(|c| c.join(None)));
+    let said = host.apply(create_note("Said while they join"));
+    let (welcomes, said) = tokio::join!(joining, said);
+    assert!(said.created.is_some());
+    assert_eq!(welcomes.len(), 40);
+    for w in &welcomes {
+        assert!(w.board.as_ref().is_some_and(|b| b.notes.len() >= 20));
+    }
+    let (_late, w) = server.joined(&room).await;
+    assert_eq!(w.board.expect("a board").notes.len(), 21);
+    assert_eq!(w.presence, 42);
+}
