@@ -237,33 +237,15 @@ async fn wrong_join_codes_and_facilitator_links_are_limited_per_address() {
     let room = v["rooms"][0]["room"].as_str().unwrap().to_owned();
     let event = v["event"].as_str().unwrap().to_owned();
     let secret = v["facilitator_secret"].as_str().unwrap().to_owned();
-    let wrong_code = if code.starts_with('A') {
-        "BBB-BBB"
-    } else {
-        "AAA-AAA"
-    };
+    let wrong_code = another_code(&code);
 
     // Three wrong codes from one address are answered; then even the right code waits.
     let guesser = from("203.0.113.9");
     for _ in 0..3 {
-        let res = http::request(
-            server.addr,
-            "GET",
-            &format!("/api/codes/{wrong_code}"),
-            None,
-            &guesser,
-        )
-        .await;
+        let res = look_up_code(&server, wrong_code, &guesser).await;
         assert_eq!(res.status, 404, "{}", res.body);
     }
-    let res = http::request(
-        server.addr,
-        "GET",
-        &format!("/api/codes/{code}"),
-        None,
-        &guesser,
-    )
-    .await;
+    let res = look_up_code(&server, &code, &guesser).await;
     assert_eq!(res.status, 429, "{}", res.body);
     assert!(res.body.contains("Wait a minute"), "{}", res.body);
     assert!(res.header("retry-after").is_some());
@@ -293,14 +275,7 @@ async fn wrong_join_codes_and_facilitator_links_are_limited_per_address() {
 
     // Another address is unaffected: the right code works.
     let other = from("198.51.100.4");
-    let res = http::request(
-        server.addr,
-        "GET",
-        &format!("/api/codes/{code}"),
-        None,
-        &other,
-    )
-    .await;
+    let res = look_up_code(&server, &code, &other).await;
     assert_eq!(res.status, 200, "{}", res.body);
     // Wrong facilitator secrets count the same way, over HTTP and in a join.
     let wrong_secret = "0".repeat(secret.len());
@@ -338,14 +313,7 @@ async fn wrong_join_codes_and_facilitator_links_are_limited_per_address() {
     // Right answers do not count: a third address looks its code up many times.
     let third = from("192.0.2.1");
     for _ in 0..10 {
-        let res = http::request(
-            server.addr,
-            "GET",
-            &format!("/api/codes/{code}"),
-            None,
-            &third,
-        )
-        .await;
+        let res = look_up_code(&server, &code, &third).await;
         assert_eq!(res.status, 200);
     }
 }
@@ -365,34 +333,16 @@ async fn a_peer_that_is_not_a_trusted_proxy_cannot_dodge_the_limits_with_x_forwa
     assert_eq!(res.status, 201, "{}", res.body);
     let v: serde_json::Value = serde_json::from_str(&res.body).unwrap();
     let code = v["rooms"][0]["code"].as_str().unwrap().to_owned();
-    let wrong_code = if code.starts_with('A') {
-        "BBB-BBB"
-    } else {
-        "AAA-AAA"
-    };
+    let wrong_code = another_code(&code);
 
     // Three wrong codes, each claiming a new address, use up the one real address's allowance:
     // the right code, claiming yet another address, has to wait.
     for i in 1..=3 {
         let forged = format!("203.0.113.{i}");
-        let res = http::request(
-            server.addr,
-            "GET",
-            &format!("/api/codes/{wrong_code}"),
-            None,
-            &from(&forged),
-        )
-        .await;
+        let res = look_up_code(&server, wrong_code, &from(&forged)).await;
         assert_eq!(res.status, 404, "{}", res.body);
     }
-    let res = http::request(
-        server.addr,
-        "GET",
-        &format!("/api/codes/{code}"),
-        None,
-        &from("203.0.113.99"),
-    )
-    .await;
+    let res = look_up_code(&server, &code, &from("203.0.113.99")).await;
     assert_eq!(res.status, 429, "{}", res.body);
     assert!(res.body.contains("Wait a minute"), "{}", res.body);
 
@@ -413,4 +363,25 @@ async fn a_peer_that_is_not_a_trusted_proxy_cannot_dodge_the_limits_with_x_forwa
     for c in &mut open {
         c.join(None).await;
     }
+}
+
+/// A valid-looking join code that is not `code`.
+fn another_code(code: &str) -> &'static str {
+    if code.starts_with('A') {
+        "BBB-BBB"
+    } else {
+        "AAA-AAA"
+    }
+}
+
+/// `GET /api/codes/{code}` with these headers.
+async fn look_up_code(server: &TestServer, code: &str, headers: &[(&str, &str)]) -> http::Response {
+    http::request(
+        server.addr,
+        "GET",
+        &format!("/api/codes/{code}"),
+        None,
+        headers,
+    )
+    .await
 }
