@@ -200,6 +200,7 @@ impl ServeArgs {
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             limits,
             faults: Default::default(),
+            welcome_hold: crate::connection::WELCOME_HOLD,
             ops_per_second: self.ops_per_second.max(1),
             ops_burst: self.ops_burst.max(1),
             max_connections_per_ip: self.max_connections_per_ip.max(1),

@@ -45,20 +45,36 @@ pub struct ConnectionConfig {
 /// hall's Wi-Fi, or an attacker's script) would otherwise write tens of megabytes ahead of the
 /// small messages everyone already in a room is waiting for (S6 in `docs/performance.md`: a
 /// hundred joins to a full board held the others' messages up for as much as 78 ms). A joiner
-/// waits for a permit before its join reaches the room and gives it back once its welcome is
-/// written, or after [`WELCOME_HOLD`] (a slow link takes a little at a time and crowds out no
-/// one).
+/// waits for a turn before its join reaches the room and gives it back once its welcome is
+/// written, or as soon as the peer has taken none of it for a moment (`WELCOME_STALL`): a slow
+/// link, or a peer that does not read at all, keeps no one else waiting. A turn is never held
+/// longer than `hold`.
 #[derive(Clone, Debug)]
-pub struct WelcomeGate(Arc<tokio::sync::Semaphore>);
+pub struct WelcomeGate {
+    turns: Arc<tokio::sync::Semaphore>,
+    hold: Duration,
+}
 
 /// Welcomes written at once.
 const WELCOMES_AT_ONCE: usize = 2;
-/// The longest one welcome holds its permit.
-const WELCOME_HOLD: Duration = Duration::from_millis(100);
+/// The longest one welcome holds its turn.
+pub const WELCOME_HOLD: Duration = Duration::from_millis(100);
+/// How long a welcome may go without the peer taking any of it before its turn is given back.
+const WELCOME_STALL: Duration = Duration::from_millis(5);
+
+impl WelcomeGate {
+    /// A gate whose turns are held at most `hold` each.
+    pub fn new(hold: Duration) -> Self {
+        Self {
+            turns: Arc::new(tokio::sync::Semaphore::new(WELCOMES_AT_ONCE)),
+            hold,
+        }
+    }
+}
 
 impl Default for WelcomeGate {
     fn default() -> Self {
-        Self(Arc::new(tokio::sync::Semaphore::new(WELCOMES_AT_ONCE)))
+        Self::new(WELCOME_HOLD)
     }
 }
 
@@ -297,16 +313,16 @@ impl Reader {
         };
         // Cancelled if the room is purged: the board no longer exists.
         let deleted = registry.deleted_signal(&room_id);
-        // Wait for a turn to be welcomed; hold it until the welcome is written (or a moment).
+        // Wait for a turn to be welcomed; hold it while the welcome is being written.
         let turn = tokio::select! {
             _ = done.cancelled() => return,
-            turn = config.welcomes.0.clone().acquire_owned() => turn.ok(),
+            turn = config.welcomes.turns.clone().acquire_owned() => turn.ok(),
         };
         if deleted.is_cancelled() || room.join(request).await.is_err() {
             self.close_room_ended(&deleted);
             return;
         }
-        let _ = tokio::time::timeout(WELCOME_HOLD, welcomed).await;
+        let _ = tokio::time::timeout(config.welcomes.hold, welcomed).await;
         drop(turn);
         self.forward(&room, &done, &deleted).await;
         room.leave(self.conn).await;
@@ -487,7 +503,7 @@ struct WriterSignals {
     kick: oneshot::Receiver<CloseReason>,
     /// The reader asking for a close frame after what is queued.
     close: oneshot::Receiver<CloseReason>,
-    /// Told once the first message, the welcome, is written (see [`WelcomeGate`]).
+    /// Told once the first message, the welcome, is written or stalls (see [`WelcomeGate`]).
     written: oneshot::Sender<()>,
 }
 
@@ -550,20 +566,21 @@ async fn write_loop(
             }
             msg = out.recv() => match msg {
                 Some(Outbound::Text(t)) => {
+                    // The first message is the welcome: its writing gives the joiner's turn back.
+                    let sending = async {
+                        match written.take() {
+                            Some(tx) => send_welcome(&mut sink, &mut out, t, write_timeout, tx).await,
+                            None => send_batch(&mut sink, &mut out, t, write_timeout).await,
+                        }
+                    };
                     // A kick (the queue filled because this peer is not reading) or shutdown
                     // interrupts a write that has stalled, rather than waiting out its timeout.
                     tokio::select! {
                         biased;
                         r = &mut kicked => break Some(r),
                         _ = shutdown.cancelled() => break Some(going_away),
-                        sent = send_batch(&mut sink, &mut out, t, write_timeout) => {
-                            // The first message is the welcome: the joiner's turn is over.
-                            if let Some(tx) = written.take() {
-                                let _ = tx.send(());
-                            }
-                            if !sent {
-                                break None;
-                            }
+                        sent = sending => if !sent {
+                            break None;
                         },
                     }
                 }
@@ -578,6 +595,40 @@ async fn write_loop(
         let _ = tokio::time::timeout(wait, sink.send(close_frame(r.code, r.reason))).await;
     }
     done.cancel();
+}
+
+/// Writes the welcome (and whatever else is queued) like [`send_batch`], and tells the joiner
+/// its turn is over once the welcome is written, or once the peer has taken nothing for
+/// [`WELCOME_STALL`]: a slow link or a peer that does not read gives its turn back at once.
+async fn send_welcome(
+    sink: &mut SplitSink<WebSocket, Message>,
+    out: &mut mpsc::Receiver<Outbound>,
+    welcome: Utf8Bytes,
+    write_timeout: Duration,
+    written: oneshot::Sender<()>,
+) -> bool {
+    let mut writing = std::pin::pin!(send_batch(sink, out, welcome, write_timeout));
+    let mut stall = std::pin::pin!(tokio::time::sleep(WELCOME_STALL));
+    let mut written = Some(written);
+    let sent = std::future::poll_fn(|cx| {
+        let sent = writing.as_mut().poll(cx);
+        if sent.is_pending() && written.is_some() {
+            if stall.as_mut().poll(cx).is_ready() {
+                // Nothing taken since the last wake-up, for the whole stall time.
+                let _ = written.take().map(|tx| tx.send(()));
+            } else {
+                // Woken by the socket: it took some, or has room again.
+                stall
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + WELCOME_STALL);
+                let _ = stall.as_mut().poll(cx);
+            }
+        }
+        sent
+    })
+    .await;
+    let _ = written.map(|tx| tx.send(()));
+    sent
 }
 
 /// Writes one message and whatever else is already queued, then flushes once.

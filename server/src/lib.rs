@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Injected disk faults (tests only; none by default).
     pub faults: storage::Faults,
+    /// The longest a joiner holds its turn to be welcomed (see `connection::WelcomeGate`; not
+    /// a flag: tests lengthen it to show that turns end when the kernel is full).
+    pub welcome_hold: Duration,
     /// Messages per second one connection may send, and the burst above it.
     pub ops_per_second: u32,
     pub ops_burst: u32,
@@ -146,7 +149,7 @@ pub async fn serve(
             ops_per_second: config.ops_per_second,
             ops_burst: config.ops_burst,
             ping_interval: config.ping_interval,
-            welcomes: Default::default(),
+            welcomes: connection::WelcomeGate::new(config.welcome_hold),
         },
         guard: guard::Guard::new(guard::GuardConfig {
             max_per_ip: config.max_connections_per_ip,

@@ -334,29 +334,32 @@ impl Client {
 
     /// Joins with this client's token and waits for the welcome.
     pub async fn join(&mut self, last_seq: Option<u64>) -> Welcome {
-        let join = ClientMessage::Join(Join {
-            version: PROTOCOL_VERSION,
-            token: self.token.clone(),
-            last_seq,
-            name: self.name.clone(),
-            facilitator: self.facilitator.clone().map(Secret),
-        });
-        self.send(&join).await;
+        self.send_join(last_seq).await;
         match self.recv().await {
             ServerMessage::Welcome(w) => w,
             other => panic!("expected welcome, got {other:?}"),
         }
     }
 
-    /// Joins, or says how the connection closed (crash tests, where the server may vanish).
-    pub async fn try_join(&mut self, last_seq: Option<u64>) -> Result<Welcome, Closed> {
-        let join = ClientMessage::Join(Join {
+    /// Sends `join` without waiting for the welcome.
+    pub async fn send_join(&mut self, last_seq: Option<u64>) {
+        let join = self.join_message(last_seq);
+        self.send(&join).await;
+    }
+
+    fn join_message(&self, last_seq: Option<u64>) -> ClientMessage {
+        ClientMessage::Join(Join {
             version: PROTOCOL_VERSION,
             token: self.token.clone(),
             last_seq,
             name: self.name.clone(),
             facilitator: self.facilitator.clone().map(Secret),
-        });
+        })
+    }
+
+    /// Joins, or says how the connection closed (crash tests, where the server may vanish).
+    pub async fn try_join(&mut self, last_seq: Option<u64>) -> Result<Welcome, Closed> {
+        let join = self.join_message(last_seq);
         self.try_send(&join).await?;
         match self.try_recv(DEADLINE).await? {
             ServerMessage::Welcome(w) => Ok(w),

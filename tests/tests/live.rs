@@ -354,6 +354,41 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_keep_going() {
 }
 
 #[tokio::test]
+async fn joiners_that_do_not_read_their_welcome_keep_no_one_else_from_joining() {
+    // A joiner gives its welcome turn back once the kernel has taken all it will of the
+    // welcome, not when the peer has read it. The longest hold is stretched to an hour here, so
+    // if a turn waited on the reading, two silent joiners would shut everyone else out.
+    let server = TestServer::start_with(|c| {
+        c.limits.note_text_chars = 16_000;
+        c.limits.notes_per_room = 200;
+        c.ops_per_second = 1_000;
+        c.ops_burst = 1_000;
+        c.welcome_hold = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let room = server.create_room("Long answers").await;
+    let (mut host, _) = server.joined(&room).await;
+    // 200 notes of 16,000 characters: a 3 MB welcome, more than the socket buffers between
+    // the server and a client that does not read.
+    for i in 0..200 {
+        let text = format!("{i} {}", "x".repeat(15_990));
+        host.apply(create_note(&text)).await;
+    }
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        let mut c = Client::connect_small_buffer(server.addr, &room).await;
+        c.send_join(None).await;
+        silent.push(c);
+    }
+    // All three are let in: the room counts them (a third would wait for a turn forever).
+    host.recv_until(|m| matches!(m, ServerMessage::Presence(p) if p.count == 4))
+        .await;
+    let (_late, w) = server.joined(&room).await;
+    assert_eq!(w.board.expect("the whole board").notes.len(), 200);
+    assert_eq!(w.presence, 5);
+}
+
+#[tokio::test]
 async fn a_big_board_is_welcomed_whole() {
     // 300 notes of 2,000 characters: a welcome of over half a megabyte.
     let server = TestServer::start_with(|c| {

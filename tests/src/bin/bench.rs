@@ -12,6 +12,7 @@
 //! cargo build --release && target/release/bench                # what `make bench` runs
 //! target/release/bench --only S1,S5 --repeats 1 --secs 4       # a quick look
 //! target/release/bench --only S6 --repeats 1                    # load without harm alone
+//! target/release/bench --only S6 --repeats 1 --harm-attacks sockets   # one attack alone
 //! ```
 
 use bothy_tests::bench::{median, mono_ns, proc_sample};
@@ -45,6 +46,9 @@ struct Args {
     /// S6's rounds: quiet-then-attacked pairs of windows for each attack.
     #[arg(long, default_value_t = 4)]
     harm_rounds: usize,
+    /// S6's attacks, comma-separated (default: all of flood, slow_reader, sockets).
+    #[arg(long, value_delimiter = ',')]
+    harm_attacks: Vec<String>,
     #[arg(long, default_value_t = 2.0)]
     warmup_secs: f64,
     /// Idle connections for S4 (the server's file limit minus its own files).
@@ -595,7 +599,7 @@ fn run_join(ctx: &Ctx, clients: usize, notes: u64) -> Result<Value, String> {
 /// `127.0.0.N` in round N, meet the per-address limits alone.
 fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
     let mut s = start_server(&ctx.bins, Server::Bothy, &ctx.log)?;
-    let args: Vec<String> = [
+    let mut args: Vec<String> = [
         "harm",
         "--addr",
         &s.addr.to_string(),
@@ -618,6 +622,9 @@ fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
     ]
     .map(String::from)
     .to_vec();
+    if !ctx.args.harm_attacks.is_empty() {
+        args.extend(["--attacks".to_owned(), ctx.args.harm_attacks.join(",")]);
+    }
     let window = ctx.args.harm_window_secs;
     let limit = Duration::from_secs_f64(
         ctx.args.warmup_secs

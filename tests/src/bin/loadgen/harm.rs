@@ -84,6 +84,9 @@ pub struct HarmArgs {
     /// N come from 127.0.0.N).
     #[arg(long, default_value_t = 4)]
     rounds: usize,
+    /// The attacks to make, comma-separated (default: all of flood, slow_reader, sockets).
+    #[arg(long, value_delimiter = ',')]
+    attacks: Vec<String>,
     /// Longest wait for the server to drop the slow reader.
     #[arg(long, default_value_t = 30.0)]
     slow_limit_secs: f64,
@@ -209,6 +212,18 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             );
         }
     };
+    let attacks: Vec<&'static str> = if a.attacks.is_empty() {
+        ATTACKS.to_vec()
+    } else {
+        let mut chosen = Vec::new();
+        for name in &a.attacks {
+            match ATTACKS.iter().find(|known| *known == name) {
+                Some(known) => chosen.push(*known),
+                None => return Err(format!("unknown attack {name:?}; known: {ATTACKS:?}")),
+            }
+        }
+        chosen
+    };
     if a.clients < 2 || a.rate <= 0.0 {
         return Err("need at least two clients and a positive rate".into());
     }
@@ -270,7 +285,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         (Value::Null, mono_ns())
     };
     let mut phases = Vec::new();
-    for attack in ATTACKS {
+    for &attack in &attacks {
         for round in 0..a.rounds {
             phases.push(phase(attack, round, false, pid, quiet()).await);
             let loaded = match attack {
@@ -418,7 +433,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         })
     };
     let mut by_attack = serde_json::Map::new();
-    for attack in ATTACKS {
+    for &attack in &attacks {
         let of = |loaded: bool| -> Vec<&Phase> {
             phases
                 .iter()
