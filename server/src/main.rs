@@ -7,12 +7,21 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// `BOTHY_LOG` (default `info`), except that the WebSocket library never logs at `trace`: there
+/// it writes out every message whole, identity tokens and facilitator secrets included.
+fn log_filter() -> EnvFilter {
+    let filter = EnvFilter::try_from_env("BOTHY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        filter.add_directive("tungstenite=debug".parse().expect("a valid directive"))
+    } else {
+        filter
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("BOTHY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

@@ -59,7 +59,7 @@ pub enum ClientMessage {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Join {
     /// Must be [`PROTOCOL_VERSION`].
@@ -79,6 +79,19 @@ pub struct Join {
     /// A wrong secret closes the connection with [`close::BAD_JOIN`]. Never sent back.
     #[serde(default)]
     pub facilitator: Option<Secret>,
+}
+
+// The token must never appear in a log either: `Debug` leaves it out.
+impl std::fmt::Debug for Join {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Join")
+            .field("version", &self.version)
+            .field("token", &"…")
+            .field("last_seq", &self.last_seq)
+            .field("name", &self.name)
+            .field("facilitator", &self.facilitator)
+            .finish()
+    }
 }
 
 /// A secret that must never appear in a log: its `Debug` shows only that it is there.
@@ -423,5 +436,14 @@ mod tests {
         // Arrays are still refused.
         let array = r#"{"type":"op","op_id":"a1","op":["delete_note",1]}"#;
         assert!(decode_client_message(array).is_err());
+    }
+
+    #[test]
+    fn a_join_in_a_log_shows_neither_token_nor_secret() {
+        let text = r#"{"type":"join","version":1,"token":"tok-8d1e6a0c42","name":"Ailsa","facilitator":"sec-5b7f"}"#;
+        let shown = format!("{:?}", decode_client_message(text).unwrap());
+        assert!(shown.contains("Ailsa"), "{shown}");
+        assert!(!shown.contains("tok-8d1e6a0c42"), "{shown}");
+        assert!(!shown.contains("sec-5b7f"), "{shown}");
     }
 }
