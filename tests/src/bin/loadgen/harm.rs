@@ -170,26 +170,49 @@ async fn phase<F>(
     attack: &'static str,
     round: usize,
     loaded: bool,
-    pid: Option<u32>,
+    (addr, pid): (SocketAddr, Option<u32>),
     run: F,
 ) -> Phase
 where
     F: std::future::Future<Output = (Value, u64)>,
 {
+    let metrics_before = scrape_metrics(addr).await;
     let before = Snapshot::take(pid);
     let what = if loaded { "attacked" } else { "quiet" };
     eprintln!("loadgen: {attack} round {round}: {what}");
     let (attacker, end) = run.await;
     let after = Snapshot::take(pid);
+    let metrics_after = scrape_metrics(addr).await;
+    let mut usage = usage(&before, &after);
+    usage["server_slow"] = server_slow(&metrics_before, &metrics_after);
     Phase {
         attack,
         round,
         loaded,
         start: before.at,
         end,
-        usage: usage(&before, &after),
+        usage,
         attacker,
     }
+}
+
+/// Where the server itself was slow in a window, from its `/metrics` histograms: how many
+/// journal fsyncs, and how many operations from being applied to being in every member's queue
+/// (fsync included), took over 5 ms. (Stalls the clients see that are not counted here
+/// happened outside the room: in the sockets, the kernel or the machine.)
+fn server_slow(before: &Value, after: &Value) -> Value {
+    let over_5ms = |name: &str| {
+        let count = |m: &Value| {
+            let all = metric(m, &format!("{name}_count"))?;
+            let fast = metric(m, &format!("{name}_bucket{{le=\"0.005\"}}"))?;
+            Some(all - fast)
+        };
+        Some(count(after)? - count(before)?)
+    };
+    json!({
+        "fsyncs_over_5ms": over_5ms("bothy_journal_fsync_seconds"),
+        "ops_applied_to_broadcast_over_5ms": over_5ms("bothy_apply_to_broadcast_seconds"),
+    })
 }
 
 /// A number from the `GET /metrics` map.
@@ -287,10 +310,10 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     let mut phases = Vec::new();
     for &attack in &attacks {
         for round in 0..a.rounds {
-            phases.push(phase(attack, round, false, pid, quiet()).await);
+            phases.push(phase(attack, round, false, (t.addr, pid), quiet()).await);
             let loaded = match attack {
                 "flood" => {
-                    phase(attack, round, true, pid, async {
+                    phase(attack, round, true, (t.addr, pid), async {
                         let stop = CancellationToken::new();
                         let counters = Arc::new(FloodCounters::default());
                         let task = tokio::spawn(flood(
@@ -315,13 +338,13 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
                         mss: (a.slow_mss > 0).then_some(a.slow_mss),
                     };
                     let attack_future = slow_reader(t.addr, &room, slow, options, limit);
-                    phase(attack, round, true, pid, attack_future).await
+                    phase(attack, round, true, (t.addr, pid), attack_future).await
                 }
                 _ => {
                     // A fresh address each round (127.0.0.1, .2, ...), so each round meets the
                     // per-address limits with nothing spent.
                     let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + round as u8));
-                    phase(attack, round, true, pid, async {
+                    phase(attack, round, true, (t.addr, pid), async {
                         let start = mono_ns();
                         let rss = || pid.and_then(|p| proc_sample(p).ok()).map(|s| s.rss_kib);
                         let rss_before = rss();
@@ -357,7 +380,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         }
     }
     // One last quiet window: does anything linger after the last attack?
-    phases.push(phase("after", 0, false, pid, quiet()).await);
+    phases.push(phase("after", 0, false, (t.addr, pid), quiet()).await);
 
     // Stop sending, then wait for what is still on its way.
     shared.stop_sending.cancel();
