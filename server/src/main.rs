@@ -48,17 +48,22 @@ fn main() -> std::process::ExitCode {
 fn report(args: &ReportArgs) -> std::process::ExitCode {
     use std::io::{Read, Write};
     let path = args.snapshot.display();
-    let read = std::fs::File::open(&args.snapshot).and_then(|f| {
-        let mut bytes = Vec::new();
-        // One byte over the limit is enough to refuse the file.
-        f.take(report::MAX_SNAPSHOT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map(|_| bytes)
-    });
-    let snapshot = match read
+    let read = std::fs::File::open(&args.snapshot)
+        .and_then(|f| Ok((f.metadata()?.len(), f)))
         .map_err(|e| format!("cannot read the file: {e}"))
-        .and_then(|bytes| report::parse_snapshot(&bytes))
-    {
+        .and_then(|(len, f)| {
+            // Refuse a file that says it is too large before reading any of it.
+            if len > report::MAX_SNAPSHOT_BYTES {
+                return Err(report::too_large());
+            }
+            let mut bytes = Vec::new();
+            // It may have grown since: one byte over the limit is enough to refuse it.
+            f.take(report::MAX_SNAPSHOT_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map(|_| bytes)
+                .map_err(|e| format!("cannot read the file: {e}"))
+        });
+    let snapshot = match read.and_then(|bytes| report::parse_snapshot(&bytes)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bothy report: {path}: {e}");

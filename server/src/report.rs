@@ -87,14 +87,19 @@ pub struct ReportOptions {
     pub quote_all: bool,
 }
 
+/// Why a file over [`MAX_SNAPSHOT_BYTES`] is refused.
+pub fn too_large() -> String {
+    format!(
+        "the file is larger than {} MiB, too large for an event snapshot",
+        MAX_SNAPSHOT_BYTES / (1024 * 1024)
+    )
+}
+
 /// Reads a downloaded snapshot file and checks it as a restore would
 /// ([`EventSnapshot::check`] with the default limits). The message names the problem.
 pub fn parse_snapshot(bytes: &[u8]) -> Result<EventSnapshot, String> {
     if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
-        return Err(format!(
-            "the file is larger than {} MiB, too large for an event snapshot",
-            MAX_SNAPSHOT_BYTES / (1024 * 1024)
-        ));
+        return Err(too_large());
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err("the file is empty, not an event snapshot".to_owned());

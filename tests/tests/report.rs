@@ -673,6 +673,48 @@ fn broken_or_hostile_files_are_refused_with_exit_code_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'pdf'"));
 }
 
+/// The documented limit on a `bothy report` input file (`docs/security.md`).
+const MAX_INPUT: u64 = 256 * 1024 * 1024;
+
+#[test]
+fn a_file_over_256_mib_is_refused_with_exit_code_2_and_no_report() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Sparse files of zeros: no disk used. One byte over the limit must be refused for its size;
+    // exactly the limit must get past the size check and be refused as unreadable JSON instead.
+    for (name, len, expected) in [
+        ("over", MAX_INPUT + 1, "the file is larger than 256 MiB"),
+        ("at", MAX_INPUT, "not a readable Bothy event snapshot"),
+    ] {
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::File::create(&file)
+            .and_then(|f| f.set_len(len))
+            .expect("a sparse file");
+        let out_file = dir.path().join(format!("{name}.html"));
+        let out = report(&[
+            file.to_str().expect("utf-8"),
+            "--format",
+            "html",
+            "--output",
+            out_file.to_str().expect("utf-8"),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.starts_with("bothy report: "), "{name}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{name}: {expected:?} in {stderr:?}"
+        );
+        assert_eq!(
+            stderr.contains("larger than"),
+            len > MAX_INPUT,
+            "{name}: only a file over the limit is refused for its size: {stderr:?}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{name}: one line: {stderr:?}");
+        assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
+        assert!(!out_file.exists(), "{name}: no report written");
+    }
+}
+
 #[test]
 fn an_anonymous_event_without_synthesis_or_themes_still_reports() {
     let dir = tempfile::tempdir().expect("temp dir");
