@@ -498,6 +498,102 @@ async fn cross_room_themes_keep_each_note_s_room_and_leave_the_rooms_untouched()
     after.check(&Limits::default()).unwrap();
 }
 
+/// Writes `count` notes in `room` the way participants do, over its WebSocket, and returns their
+/// ids. Sent a hundred at a time, each batch waited for by its outcomes, so the server's queue
+/// to this client (256 messages) never fills.
+async fn write_notes(server: &TestServer, room: &str, count: usize) -> Vec<u64> {
+    let (mut c, _) = server.joined(room).await;
+    let mut ids = Vec::with_capacity(count);
+    while ids.len() < count {
+        let mut sent = Vec::new();
+        for i in ids.len()..count.min(ids.len() + 100) {
+            sent.push(c.op(create_note(&format!("Note {i}"))).await);
+        }
+        for op_id in &sent {
+            match c.outcome(op_id).await {
+                bothy_shared::protocol::ServerMessage::Applied(a) => {
+                    ids.push(a.created.expect("a new note's id"))
+                }
+                other => panic!("expected applied, got {other:?}"),
+            }
+        }
+    }
+    c.close().await;
+    ids
+}
+
+async fn change_synthesis(server: &TestServer, event: &Event, change: &Value) -> (u16, Value) {
+    fac_request(
+        server,
+        event,
+        "POST",
+        "synthesis",
+        Some(&change.to_string()),
+    )
+    .await
+}
+
+async fn synthesis_board(server: &TestServer, event: &Event) -> Value {
+    let (status, v) = fac_request(server, event, "GET", "synthesis", None).await;
+    assert_eq!(status, 200, "{}", v["error"]);
+    v
+}
+
+#[tokio::test]
+async fn cross_room_themes_stop_at_200_per_event_and_2000_notes_each() {
+    let server = TestServer::start().await;
+    let event = create_event(&server, false).await;
+    // 2,001 notes that exist (a theme refuses notes that are not on their room's board before it
+    // counts them), 667 in each of the three rooms.
+    let mut notes = Vec::new();
+    for room in &event.rooms {
+        for note in write_notes(&server, room, 667).await {
+            notes.push(json!({"room": room, "note": note}));
+        }
+    }
+    assert_eq!(notes.len(), 2001);
+
+    // 200 themes are fine; the 201st is refused with a message and changes nothing.
+    let mut themes = Vec::new();
+    for i in 1..=200 {
+        let create = json!({"kind": "create_theme", "title": format!("Theme {i}")});
+        let (status, v) = change_synthesis(&server, &event, &create).await;
+        assert_eq!(status, 200, "theme {i}: {}", v["error"]);
+        themes.push(v["created"].as_u64().expect("a theme id"));
+    }
+    let full = synthesis_board(&server, &event).await;
+    assert_eq!(full["themes"].as_array().unwrap().len(), 200);
+    let create = json!({"kind": "create_theme", "title": "One too many"});
+    let (status, v) = change_synthesis(&server, &event, &create).await;
+    assert_eq!(status, 422, "not refused: created {}", v["created"]);
+    assert_eq!(v["error"], "The synthesis board holds at most 200 themes.");
+    let after = synthesis_board(&server, &event).await;
+    assert!(after == full, "the refused theme changed the board");
+
+    // 2,000 notes fit in one theme. They go in 400 at a time: a request body is at most 16 KiB.
+    let (first, second) = (themes[0], themes[1]);
+    for batch in notes[..2000].chunks(400) {
+        let add = json!({"kind": "add_notes", "theme": first, "notes": batch});
+        let (status, v) = change_synthesis(&server, &event, &add).await;
+        assert_eq!(status, 200, "{}", v["error"]);
+    }
+    // The 2,001st waits in another theme.
+    let add = json!({"kind": "add_notes", "theme": second, "notes": [notes[2000]]});
+    let (status, v) = change_synthesis(&server, &event, &add).await;
+    assert_eq!(status, 200, "{}", v["error"]);
+    let before = synthesis_board(&server, &event).await;
+    assert_eq!(before["themes"][0]["notes"].as_array().unwrap().len(), 2000);
+    assert_eq!(before["themes"][1]["notes"], json!([notes[2000]]));
+
+    // Moving it into the full theme is refused with a message, and it stays where it was.
+    let add = json!({"kind": "add_notes", "theme": first, "notes": [notes[2000]]});
+    let (status, v) = change_synthesis(&server, &event, &add).await;
+    assert_eq!(status, 422, "not refused: created {}", v["created"]);
+    assert_eq!(v["error"], "A cross-room theme holds at most 2000 notes.");
+    let after = synthesis_board(&server, &event).await;
+    assert!(after == before, "the refused move changed the board");
+}
+
 #[tokio::test]
 async fn suggested_themes_group_similar_notes_across_rooms() {
     let server = TestServer::start().await;
