@@ -1010,6 +1010,30 @@ fn harm_rows(
             "×",
             within,
         ));
+        for (figure, path, unit) in [
+            (
+                "rounds with host steal ≤ 0.05 in both windows",
+                "steady_host.rounds",
+                "",
+            ),
+            (
+                "those rounds: others' p50, attacked ÷ quiet",
+                "steady_host.ratio_to_quiet.p50",
+                "×",
+            ),
+            (
+                "those rounds: others' p99, attacked ÷ quiet",
+                "steady_host.ratio_to_quiet.p99",
+                "×",
+            ),
+        ] {
+            rows.push(row(
+                &format!("{label}, {figure}"),
+                &p(path),
+                unit,
+                Target::None,
+            ));
+        }
     };
     let flood = "(a) flooder";
     latency(&mut rows, flood, "flood");

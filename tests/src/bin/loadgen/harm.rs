@@ -60,6 +60,8 @@ const FLOOD_BATCH: u64 = 32;
 const FLOOD_LINGER: Duration = Duration::from_secs(1);
 /// The attacks, in the order they are run (each in all its rounds before the next).
 const ATTACKS: [&str; 3] = ["flood", "slow_reader", "sockets"];
+/// Host steal (cores) at or below which a window counts as steady (`steady_host`).
+const STEADY_STEAL: f64 = 0.05;
 /// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
 /// closing and their presence messages) falls in no window.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -472,6 +474,20 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             .zip(&loaded_windows)
             .map(|(q, l)| ratios(&pooled(&[l]), &pooled(&[q])))
             .collect();
+        // The same, over only the rounds in which the host took (almost) nothing away in either
+        // window: on a VM, steal turns whatever CPU an attack costs into waiting.
+        let steady = |p: &&Phase| p.usage["steal_util"].as_f64().unwrap_or(1.0) <= STEADY_STEAL;
+        let (steady_quiet, steady_loaded): (Vec<&Phase>, Vec<&Phase>) = quiet_windows
+            .iter()
+            .zip(&loaded_windows)
+            .filter(|(q, l)| steady(q) && steady(l))
+            .map(|(q, l)| (*q, *l))
+            .unzip();
+        let steady_host = json!({
+            "rounds": steady_loaded.len(),
+            "ratio_to_quiet": (!steady_loaded.is_empty())
+                .then(|| ratios(&pooled(&steady_loaded), &pooled(&steady_quiet))),
+        });
         let attacker_rounds: Vec<Value> =
             loaded_windows.iter().map(|p| p.attacker.clone()).collect();
         let windows: Vec<Value> = phases
@@ -487,6 +503,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
                 "quiet": quiet,
                 "loaded": loaded,
                 "ratio_to_quiet_by_round": per_round,
+                "steady_host": steady_host,
                 "attacker": worst_of(&attacker_rounds),
                 "attacker_rounds": attacker_rounds,
                 "windows": windows,
