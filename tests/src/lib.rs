@@ -140,6 +140,8 @@ pub struct BinaryServer {
     pub addr: SocketAddr,
     /// `None` once the process has been killed or has exited.
     child: Option<Child>,
+    /// Reads its stdout to the end (so it never blocks on a full pipe) and keeps it.
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 /// Path of the `bothy` binary next to the test binaries.
@@ -170,6 +172,28 @@ impl BinaryServer {
 
     /// Starts `bothy serve` on a given address (to restart on the same port after a kill).
     pub fn start_on(bind: &str, data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::launch(bind, data_dir, extra_args, "warn", Stdio::inherit())
+    }
+
+    /// Starts `bothy serve` on an ephemeral port, logging with the filter `log_filter` (as
+    /// `BOTHY_LOG`) into the file `log`.
+    pub fn start_logged(
+        data_dir: &Path,
+        extra_args: &[&str],
+        log_filter: &str,
+        log: &Path,
+    ) -> Self {
+        let log = std::fs::File::create(log).expect("log file");
+        Self::launch("127.0.0.1:0", data_dir, extra_args, log_filter, log.into())
+    }
+
+    fn launch(
+        bind: &str,
+        data_dir: &Path,
+        extra_args: &[&str],
+        log_filter: &str,
+        log: Stdio,
+    ) -> Self {
         let mut child = Command::new(bothy_binary())
             .arg("serve")
             .arg("--bind")
@@ -177,31 +201,34 @@ impl BinaryServer {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
-            .env("BOTHY_LOG", "warn")
+            .env("BOTHY_LOG", log_filter)
             // Test clients send as fast as they can (flags in `extra_args` still win).
             .env("BOTHY_OPS_PER_SECOND", "1000000")
             .env("BOTHY_OPS_BURST", "1000000")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("bothy starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("bothy printed its address before exiting")
-                .expect("stdout readable");
-            if let Some(rest) = line.split("http://").nth(1) {
-                let addr = rest.split('/').next().expect("addr");
-                break addr.parse().expect("socket address");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = std::thread::spawn(move || {
+            let mut reader = BufReader::new(out);
+            let (mut all, mut line) = (Vec::new(), Vec::new());
+            while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                if let Some(rest) = String::from_utf8_lossy(&line).split("http://").nth(1) {
+                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_owned());
+                }
+                all.append(&mut line);
             }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+            all
+        });
+        let addr = rx
+            .recv_timeout(DEADLINE)
+            .expect("bothy printed its address before exiting");
         Self {
-            addr,
+            addr: addr.parse().expect("socket address"),
             child: Some(child),
+            stdout: Some(stdout),
         }
     }
 
@@ -213,7 +240,13 @@ impl BinaryServer {
     }
 
     /// SIGTERM, then wait (up to the deadline) for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.terminate_with_stdout().0
+    }
+
+    /// SIGTERM, then wait (up to the deadline) for the exit status and everything the process
+    /// printed on stdout.
+    pub fn terminate_with_stdout(mut self) -> (std::process::ExitStatus, Vec<u8>) {
         let mut child = self.child.take().expect("running");
         // SAFETY: sending a signal to our own child process.
         let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -222,9 +255,12 @@ impl BinaryServer {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        rx.recv_timeout(DEADLINE)
+        let status = rx
+            .recv_timeout(DEADLINE)
             .expect("bothy exits after SIGTERM")
-            .expect("exit status")
+            .expect("exit status");
+        let stdout = self.stdout.take().expect("stdout reader");
+        (status, stdout.join().expect("stdout read to the end"))
     }
 }
 

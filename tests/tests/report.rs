@@ -643,24 +643,7 @@ fn broken_or_hostile_files_are_refused_with_exit_code_2() {
     for (name, bytes, expected) in cases {
         let file = dir.path().join(format!("{}.json", name.replace(' ', "-")));
         std::fs::write(&file, &bytes).expect("write");
-        let out_file = dir.path().join("never.html");
-        let out = report(&[
-            file.to_str().expect("utf-8"),
-            "--format",
-            "html",
-            "--output",
-            out_file.to_str().expect("utf-8"),
-        ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
-        assert!(stderr.starts_with("bothy report: "), "{name}: {stderr}");
-        assert!(
-            stderr.contains(expected),
-            "{name}: {expected:?} in {stderr:?}"
-        );
-        assert!(stderr.lines().count() == 1, "{name}: one line: {stderr:?}");
-        assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
-        assert!(!out_file.exists(), "{name}: no report written");
+        assert_refused(name, &file, &dir.path().join("never.html"), expected);
     }
 
     // A file that is not there.
@@ -690,29 +673,37 @@ fn a_file_over_256_mib_is_refused_with_exit_code_2_and_no_report() {
             .and_then(|f| f.set_len(len))
             .expect("a sparse file");
         let out_file = dir.path().join(format!("{name}.html"));
-        let out = report(&[
-            file.to_str().expect("utf-8"),
-            "--format",
-            "html",
-            "--output",
-            out_file.to_str().expect("utf-8"),
-        ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
-        assert!(stderr.starts_with("bothy report: "), "{name}: {stderr}");
-        assert!(
-            stderr.contains(expected),
-            "{name}: {expected:?} in {stderr:?}"
-        );
+        let stderr = assert_refused(name, &file, &out_file, expected);
         assert_eq!(
             stderr.contains("larger than"),
             len > MAX_INPUT,
             "{name}: only a file over the limit is refused for its size: {stderr:?}"
         );
-        assert_eq!(stderr.lines().count(), 1, "{name}: one line: {stderr:?}");
-        assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
-        assert!(!out_file.exists(), "{name}: no report written");
     }
+}
+
+/// Runs `bothy report FILE --format html --output OUT_FILE` and checks that it was refused:
+/// exit code 2, one line on stderr that names `expected`, nothing on stdout and no report
+/// written. Returns the stderr.
+fn assert_refused(name: &str, file: &Path, out_file: &Path, expected: &str) -> String {
+    let out = report(&[
+        file.to_str().expect("utf-8"),
+        "--format",
+        "html",
+        "--output",
+        out_file.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+    assert!(stderr.starts_with("bothy report: "), "{name}: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{name}: {expected:?} in {stderr:?}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{name}: one line: {stderr:?}");
+    assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
+    assert!(!out_file.exists(), "{name}: no report written");
+    stderr
 }
 
 #[test]

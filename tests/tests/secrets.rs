@@ -13,12 +13,10 @@ use bothy_shared::OpId;
 use bothy_shared::op::*;
 use bothy_shared::protocol::{JoinedAs, ServerMessage, close};
 use bothy_tests::ops::*;
-use bothy_tests::{Client, Closed, DEADLINE, bothy_binary, http, new_token};
+use bothy_tests::{BinaryServer, Client, Closed, http, new_token};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 /// Everything at `trace`, Bothy's own code and every library. At `trace` the WebSocket library,
 /// tungstenite, logs every message it receives verbatim (`Received message {"type":"join",…,
@@ -35,83 +33,16 @@ const FACILITATOR: &str = "X-Bothy-Facilitator";
 /// SHA-256 of "abc" (FIPS 180-2, appendix B.1): pins the server's hashes to SHA-256.
 const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-/// The `bothy` binary with its output kept: the log (stderr) in a file, stdout read by a thread.
-struct LoggedServer {
-    addr: SocketAddr,
-    /// `None` once it has exited.
-    child: Option<Child>,
-    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+/// Starts `bothy serve` logging at [`LOG_FILTER`] into `log`.
+fn start(data_dir: &Path, log: &Path) -> BinaryServer {
+    BinaryServer::start_logged(data_dir, &ARGS, LOG_FILTER, log)
 }
 
-impl LoggedServer {
-    /// Starts `bothy serve` on an ephemeral port and waits for the line that gives the address.
-    fn start(data_dir: &Path, log: &Path) -> Self {
-        let stderr = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(bothy_binary())
-            .arg("serve")
-            .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(ARGS)
-            .env("BOTHY_LOG", LOG_FILTER)
-            .env("BOTHY_OPS_PER_SECOND", "1000000")
-            .env("BOTHY_OPS_BURST", "1000000")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("bothy starts");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = std::thread::spawn(move || {
-            let mut reader = BufReader::new(out);
-            let (mut all, mut line) = (Vec::new(), Vec::new());
-            while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                let text = String::from_utf8_lossy(&line);
-                if let Some(rest) = text.split("http://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_owned());
-                }
-                all.append(&mut line);
-            }
-            all
-        });
-        let addr = rx.recv_timeout(DEADLINE).unwrap_or_else(|e| {
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("bothy printed no address ({e}); its log:\n{log}")
-        });
-        Self {
-            addr: addr.parse().expect("socket address"),
-            child: Some(child),
-            stdout: Some(stdout),
-        }
-    }
-
-    /// SIGTERM, wait for a clean exit (every room saved), and return everything it printed on
-    /// stdout.
-    fn terminate(mut self) -> Vec<u8> {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: sending a signal to our own child process.
-        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        assert_eq!(rc, 0, "SIGTERM sent");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
-        });
-        let status = rx
-            .recv_timeout(DEADLINE)
-            .expect("bothy exits after SIGTERM")
-            .expect("exit status");
-        assert!(status.success(), "bothy stopped cleanly: {status}");
-        let stdout = self.stdout.take().expect("stdout reader");
-        stdout.join().expect("stdout read to the end")
-    }
-}
-
-impl Drop for LoggedServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// SIGTERM; it must stop cleanly (every room saved). Returns what it printed on stdout.
+fn stop(server: BinaryServer) -> Vec<u8> {
+    let (status, stdout) = server.terminate_with_stdout();
+    assert!(status.success(), "bothy stopped cleanly: {status}");
+    stdout
 }
 
 /// A secret and the forms of it a careless line of code would write: itself, its second half
@@ -306,7 +237,7 @@ async fn no_token_or_facilitator_secret_reaches_the_disk_or_the_log() {
     let mut received: Vec<(String, Vec<u8>)> = Vec::new();
 
     // First run: a two-room named event and a session in it.
-    let server = LoggedServer::start(&data, &logs[0]);
+    let server = start(&data, &logs[0]);
     let addr = server.addr;
     let body = json!({
         "title": "Planning day",
@@ -539,7 +470,7 @@ async fn no_token_or_facilitator_secret_reaches_the_disk_or_the_log() {
         c.sync().await;
         heard(c, &mut received);
     }
-    let mut stdout = vec![server.terminate()];
+    let mut stdout = vec![stop(server)];
     // The clients see the shutdown; nothing they were sent on the way out carries a secret.
     for c in [&mut a, &mut a2, &mut b, &mut m, &mut f] {
         assert_eq!(closed_with(c, &mut received).await, close::GOING_AWAY);
@@ -547,7 +478,7 @@ async fn no_token_or_facilitator_secret_reaches_the_disk_or_the_log() {
     }
 
     // Second run on the same directory: rooms recovered, people back.
-    let server = LoggedServer::start(&data, &logs[1]);
+    let server = start(&data, &logs[1]);
     let addr = server.addr;
     let mut f = facilitator(addr, &room_b, &fac, &secret).await;
     apply_fresh(
@@ -563,7 +494,7 @@ async fn no_token_or_facilitator_secret_reaches_the_disk_or_the_log() {
     for c in [&mut m, &mut f, &mut b] {
         heard(c, &mut received);
     }
-    stdout.push(server.terminate());
+    stdout.push(stop(server));
 
     // Every file in the data directory, and everything the server printed.
     let files = data_files(&data);
