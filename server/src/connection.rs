@@ -188,6 +188,11 @@ struct Reader {
 
 impl Reader {
     fn close_with(&mut self, code: u16, reason: &'static str) {
+        // The reasons are fixed strings: nothing the peer sent reaches the log. A server that
+        // is stopping closes everyone, which is not worth a line each.
+        if code != close::GOING_AWAY {
+            tracing::info!(code, reason, "closing the connection");
+        }
         if let Some(tx) = self.close.take() {
             let _ = tx.send(CloseReason { code, reason });
         }
@@ -217,6 +222,7 @@ impl Reader {
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>) {
+        tracing::debug!(?code, "refused a message");
         self.reply(&ServerMessage::Error(ErrorMessage {
             code,
             message: message.into(),

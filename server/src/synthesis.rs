@@ -127,7 +127,8 @@ impl Synthesis {
                 }
                 if t.notes.len() > NOTES_PER_CROSS_THEME {
                     return Err(format!(
-                        "A cross-room theme holds at most {NOTES_PER_CROSS_THEME} notes."
+                        "A cross-room theme holds at most {} notes.",
+                        text::grouped(NOTES_PER_CROSS_THEME)
                     ));
                 }
                 Ok(None)

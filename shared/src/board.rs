@@ -267,7 +267,10 @@ fn text_error(field: &str, problem: TextProblem) -> OpError {
         }
         TextProblem::TooLong { max } => OpError::new(
             RejectReason::TextTooLong,
-            format!("The {field} is too long: at most {max} characters."),
+            format!(
+                "The {field} is too long: at most {} characters.",
+                text::grouped(max)
+            ),
         ),
         TextProblem::ControlCharacter => OpError::new(
             RejectReason::TextControlCharacters,
@@ -401,7 +404,7 @@ impl Board {
                         RejectReason::TooManyNotes,
                         format!(
                             "This board is full: at most {} notes.",
-                            limits.notes_per_room
+                            text::grouped(limits.notes_per_room)
                         ),
                     ));
                 }

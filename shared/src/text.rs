@@ -34,9 +34,32 @@ pub fn check(s: &str, max: usize, multiline: bool) -> Result<(), TextProblem> {
     Ok(())
 }
 
+/// A count as people read it in a message: `2000` → `"2,000"` (digits in threes, as the docs
+/// write them).
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_digits_in_threes() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(500), "500");
+        assert_eq!(grouped(2000), "2,000");
+        assert_eq!(grouped(19_700), "19,700");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn counts_scalar_values_not_bytes_or_utf16_units() {

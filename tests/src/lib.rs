@@ -425,10 +425,16 @@ impl Client {
         self.ws.send(msg).await.expect("send");
     }
 
-    /// A fresh op id for this client.
+    /// A fresh op id for this client. Its prefix is a hash of the token, not the token's own
+    /// characters: op ids are saved in the journal, and a token must never reach the disk. The
+    /// same token gives the same prefix, so a reconnect with it resends the same ids.
     pub fn op_id(&mut self) -> OpId {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.token.hash(&mut hasher);
         self.next_op += 1;
-        OpId::parse(&format!("{}-{}", &self.token[..8], self.next_op)).expect("op id")
+        let prefix = hasher.finish() as u32;
+        OpId::parse(&format!("{prefix:08x}-{}", self.next_op)).expect("op id")
     }
 
     /// Sends an op with a fresh id and returns the id.

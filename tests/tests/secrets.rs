@@ -45,8 +45,8 @@ fn stop(server: BinaryServer) -> Vec<u8> {
     stdout
 }
 
-/// A secret and the forms of it a careless line of code would write: itself, its second half
-/// (a truncated copy), base64 (standard and URL-safe; unpadded, so padded copies match too) and
+/// A secret and the forms of it a careless line of code would write: itself, its first eight
+/// characters (a short prefix "to tell them apart"), its second half (a truncated copy), base64 (standard and URL-safe; unpadded, so padded copies match too) and
 /// hex of its bytes. JSON escaping leaves these characters as they are.
 struct Needle {
     what: String,
@@ -61,6 +61,7 @@ impl Needle {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let forms = [
             secret.to_owned(),
+            secret[..8].to_owned(),
             secret[secret.len() / 2..].to_owned(),
             base64(bytes, STD),
             base64(bytes, URL),
@@ -544,6 +545,16 @@ async fn no_token_or_facilitator_secret_reaches_the_disk_or_the_log() {
         "trace and debug lines"
     );
     assert!(contains(&log, event.as_bytes()) && contains(&log, room_a.as_bytes()));
+    // Refusals are in it, by their fixed reasons and codes, without what the peer sent.
+    assert!(
+        contains(&log, b"closing the connection")
+            && contains(&log, b"this facilitator link is not valid"),
+        "a refused join leaves a line"
+    );
+    assert!(
+        contains(&log, b"refused a message"),
+        "a refused message leaves a line"
+    );
 
     eprintln!(
         "scanned {} files ({} bytes) in the data directory, {} bytes of log and output, {} \

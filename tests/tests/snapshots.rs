@@ -589,7 +589,7 @@ async fn cross_room_themes_stop_at_200_per_event_and_2000_notes_each() {
     let add = json!({"kind": "add_notes", "theme": first, "notes": [notes[2000]]});
     let (status, v) = change_synthesis(&server, &event, &add).await;
     assert_eq!(status, 422, "not refused: created {}", v["created"]);
-    assert_eq!(v["error"], "A cross-room theme holds at most 2000 notes.");
+    assert_eq!(v["error"], "A cross-room theme holds at most 2,000 notes.");
     let after = synthesis_board(&server, &event).await;
     assert!(after == before, "the refused move changed the board");
 }
