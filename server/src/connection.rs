@@ -188,12 +188,12 @@ struct Reader {
 
 impl Reader {
     fn close_with(&mut self, code: u16, reason: &'static str) {
-        // The reasons are fixed strings: nothing the peer sent reaches the log. A server that
-        // is stopping closes everyone, which is not worth a line each.
-        if code != close::GOING_AWAY {
-            tracing::info!(code, reason, "closing the connection");
-        }
         if let Some(tx) = self.close.take() {
+            // The reasons are fixed strings: nothing the peer sent reaches the log. A server
+            // that is stopping closes everyone, which is not worth a line each.
+            if code != close::GOING_AWAY {
+                tracing::info!(code, reason, "closing the connection");
+            }
             let _ = tx.send(CloseReason { code, reason });
         }
     }

@@ -46,8 +46,9 @@ fn stop(server: BinaryServer) -> Vec<u8> {
 }
 
 /// A secret and the forms of it a careless line of code would write: itself, its first eight
-/// characters (a short prefix "to tell them apart"), its second half (a truncated copy), base64 (standard and URL-safe; unpadded, so padded copies match too) and
-/// hex of its bytes. JSON escaping leaves these characters as they are.
+/// characters (a short prefix "to tell them apart"), its second half (a truncated copy), base64
+/// (standard and URL-safe; unpadded, so padded copies match too) and hex of its bytes. JSON
+/// escaping leaves these characters as they are.
 struct Needle {
     what: String,
     forms: Vec<Vec<u8>>,
