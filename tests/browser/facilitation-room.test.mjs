@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  assertNoViolations, chooseView, connected, describeFocus, isFocused, launchBrowser, note, openBoard,
+  announced, assertNoViolations, chooseView, connected, describeFocus, isFocused, launchBrowser, note, openBoard,
   openParticipant, postNote, runAxe, SCREENSHOTS, startServer, tabTo, waitForNoteCount,
 } from './support.mjs';
 
@@ -64,31 +64,6 @@ async function stateSays(page, re) {
   await page.locator('.room-state li').filter({ hasText: re }).first().waitFor();
 }
 
-// Runs in every page: keeps everything the announcer says, so a test can wait for words that
-// were on screen for less time than a polling interval.
-function recordAnnouncements() {
-  window.__said = [];
-  document.addEventListener('DOMContentLoaded', () => {
-    const node = document.getElementById('announcer');
-    if (!node) return;
-    new MutationObserver(() => { if (node.textContent) window.__said.push(node.textContent); })
-      .observe(node, { childList: true, characterData: true, subtree: true });
-  });
-}
-
-/** A person in their own browser context, whose announcements are recorded. */
-async function person(options) {
-  const p = await openParticipant(browser, server, options);
-  await p.context.addInitScript(recordAnnouncements);
-  return p;
-}
-
-/** Waits until the announcer has said something matching `re` (since the page loaded). */
-async function announced(page, re) {
-  await page.waitForFunction(([source, flags]) => (window.__said ?? []).some((s) => new RegExp(source, flags).test(s)),
-    [re.source, re.flags], { timeout: 10_000 });
-}
-
 async function shot(page, name) {
   const file = path.join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
@@ -98,9 +73,9 @@ async function shot(page, name) {
 test('private writing: a participant never sees another participant\'s note until the facilitator reveals it', async () => {
   const prompt = 'What should the library stock more of?';
   const ev = await createEvent({ prompt });
-  const f = await person();
-  const a = await person();
-  const b = await person();
+  const f = await openParticipant(browser, server);
+  const a = await openParticipant(browser, server);
+  const b = await openParticipant(browser, server);
   // Every frame B's page receives, to show the words never reach it before the reveal.
   const framesToB = [];
   b.page.on('websocket', (ws) => ws.on('framereceived', (fr) => framesToB.push(String(fr.payload))));
@@ -146,8 +121,8 @@ test('private writing: a participant never sees another participant\'s note unti
 test('every facilitator control on the room page works with the keyboard alone', async () => {
   const prompt = 'What would help new volunteers settle in?';
   const ev = await createEvent({ prompt });
-  const f = await person();
-  const p = await person();
+  const f = await openParticipant(browser, server);
+  const p = await openParticipant(browser, server);
   const { page } = f;
   const press = async (target, key = 'Enter', options = {}) => {
     await tabTo(page, target, options);
@@ -277,8 +252,8 @@ test('every facilitator control on the room page works with the keyboard alone',
 /** Puts a room into a busy state: a hidden note, a spotlight, voting open, a running timer. */
 async function busyRoom(prompt) {
   const ev = await createEvent({ prompt, name: 'Housing' });
-  const f = await person();
-  const p = await person();
+  const f = await openParticipant(browser, server);
+  const p = await openParticipant(browser, server);
   await openBoard(p.page, ev.url, prompt);
   await chooseView(p.page, 'List');
   for (const [text, colour] of [['Repairs take too long', 'Yellow'], ['Damp in the flats on Hill Street', 'Blue'], ['Something unkind', 'Pink']]) {
@@ -348,8 +323,8 @@ test('axe finds nothing on the facilitator\'s and a participant\'s view of a bus
 test('a timer counts down, and at zero the board locks for participants', async () => {
   const prompt = 'One word for today?';
   const ev = await createEvent({ prompt });
-  const f = await person();
-  const p = await person();
+  const f = await openParticipant(browser, server);
+  const p = await openParticipant(browser, server);
   try {
     await openBoard(p.page, ev.url, prompt);
     await openAsFacilitator(f.page, ev, prompt);
@@ -390,7 +365,7 @@ test('a timer counts down, and at zero the board locks for participants', async 
 test('an anonymous room says so and asks for no name; a named room offers the name field', async () => {
   const anon = await createEvent({ prompt: 'Anonymous question', anonymous: true });
   const named = await createEvent({ prompt: 'Named question', anonymous: false });
-  const p = await person();
+  const p = await openParticipant(browser, server);
   try {
     await openBoard(p.page, anon.url, 'Anonymous question');
     await p.page.getByText(/^This board is anonymous\. Nobody — not the facilitators either — sees your name/).waitFor();
@@ -415,7 +390,7 @@ async function rotate(ev) {
 test('a facilitator whose link is replaced while the room is open is told, and carries on as a participant', async () => {
   const prompt = 'What could be simpler?';
   const ev = await createEvent({ prompt });
-  const f = await person();
+  const f = await openParticipant(browser, server);
   try {
     await openAsFacilitator(f.page, ev, prompt);
     await rotate(ev);
@@ -434,7 +409,7 @@ test('a facilitator link that was replaced says so and the page carries on as a 
   const prompt = 'What went well?';
   const ev = await createEvent({ prompt });
   await rotate(ev);
-  const f = await person({ allowConsole: [/WebSocket/] });
+  const f = await openParticipant(browser, server, { allowConsole: [/WebSocket/] });
   try {
     await f.page.goto(ev.facilitatorUrl);
     await f.page.getByText('This facilitator link is not valid any more.', { exact: false }).waitFor();
@@ -455,8 +430,8 @@ test('a facilitator link that was replaced says so and the page carries on as a 
 test('a participant cannot do what the lock forbids, and their refused note comes back to the composer', async () => {
   const prompt = 'Locked board';
   const ev = await createEvent({ prompt });
-  const f = await person();
-  const p = await person();
+  const f = await openParticipant(browser, server);
+  const p = await openParticipant(browser, server);
   try {
     await openBoard(p.page, ev.url, prompt);
     await chooseView(p.page, 'List');

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addTheme, chooseView, connected, describeFocus, isFocused, launchBrowser, moveWithMenu, note,
+  announced, addTheme, chooseView, connected, describeFocus, isFocused, launchBrowser, moveWithMenu, note,
   noteInTheme, openBoard, openParticipant, postNote, startCuttableProxy, startServer, themeSection,
   waitForConfirmed, waitForNoteCount,
 } from './support.mjs';
@@ -37,7 +37,7 @@ test('a note, its edit, its move into a theme and its deletion reach the other p
     // Posted by A, seen by B; and the other way round.
     await postNote(a.page, 'More shade by the benches', 'Green');
     await waitForNoteCount(b.page, 'More shade by the benches', 1);
-    await b.page.locator('#announcer').filter({ hasText: /new note/i }).waitFor({ state: 'attached' });
+    await announced(b.page, /new note/i);
     await postNote(b.page, 'A pond?', 'Blue');
     await waitForNoteCount(a.page, 'A pond?', 1);
 
@@ -175,7 +175,7 @@ test('while live updates are paused, changes wait and the button says how many; 
     assert.equal(await pause.getAttribute('aria-pressed'), 'false');
     for (const t of ['Held back', 'Also held back', 'Held back too']) await waitForNoteCount(b.page, t, 1);
     // Changes that arrive together are announced as one summary, not one by one.
-    await b.page.locator('#announcer').filter({ hasText: /^3 new notes\.$/ }).waitFor({ state: 'attached' });
+    await announced(b.page, /^3 new notes\.$/);
 
     a.assertClean();
     b.assertClean();

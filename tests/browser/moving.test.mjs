@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  chooseView, connected, describeFocus, isFocused, launchBrowser, moveWithMenu, note, noteInTheme,
+  announced, chooseView, connected, describeFocus, isFocused, launchBrowser, moveWithMenu, note, noteInTheme,
   openBoard, openParticipant, postNote, startServer, tabTo, themeSection, waitForNoteCount,
 } from './support.mjs';
 
@@ -52,7 +52,7 @@ test('keyboard only: post a note, add a theme, move the note into it and out, ed
     assert.equal(await composer.inputValue(), '', 'the composer is empty after posting');
     await page.locator('#note-count').filter({ hasText: /^0 of 500 characters$/ }).waitFor();
     assert.ok(await isFocused(composer), 'the focus stays in the composer after posting');
-    await page.locator('#announcer').filter({ hasText: /posted/i }).waitFor({ state: 'attached' });
+    await announced(page, /posted/i);
 
     // A theme.
     await tabTo(page, page.getByRole('textbox', { name: 'New theme name', exact: true }));
@@ -64,7 +64,7 @@ test('keyboard only: post a note, add a theme, move the note into it and out, ed
     const card = note(page, 'A shared shed with a rota');
     await tabTo(page, card, { backwards: true });
     await kb.press('Space');
-    await page.locator('#announcer').filter({ hasText: /Picked up/ }).waitFor({ state: 'attached' });
+    await announced(page, /Picked up/);
     await kb.press('ArrowUp');
     await noteInTheme(page, 'Sheds', 'A shared shed with a rota').waitFor(); // the preview
     // Escape cancels: the note goes back.
@@ -76,7 +76,7 @@ test('keyboard only: post a note, add a theme, move the note into it and out, ed
     await kb.press('Enter');
     await kb.press('ArrowUp');
     await kb.press('Enter');
-    await page.locator('#announcer').filter({ hasText: /Moved .* to Sheds/ }).waitFor({ state: 'attached' });
+    await announced(page, /Moved .* to Sheds/);
     await noteInTheme(page, 'Sheds', 'A shared shed with a rota').waitFor();
     assert.ok(await isFocused(card), `the dropped note keeps the focus (focus: ${await describeFocus(page)})`);
 
@@ -118,7 +118,7 @@ test('keyboard only: post a note, add a theme, move the note into it and out, ed
     await tabTo(page, edited.getByRole('button', { name: 'Delete', exact: true }));
     await kb.press('Enter');
     await waitForNoteCount(page, 'A shared shed, open on Saturdays', 0);
-    await page.locator('#announcer').filter({ hasText: /deleted/i }).waitFor({ state: 'attached' });
+    await announced(page, /deleted/i);
     const focus = await describeFocus(page);
     assert.notEqual(focus, 'body', 'after deleting a note the focus is not lost to the page');
 
@@ -162,7 +162,7 @@ test('taps only, no dragging: move a note into a theme and out with the "Move to
     await page.locator('#canvas').waitFor();
     await card.getByRole('button', { name: 'Move to…' }).tap();
     await card.getByRole('button', { name: 'No theme', exact: true }).tap();
-    await page.locator('#announcer').filter({ hasText: /Moved .* to Not in a theme/ }).waitFor({ state: 'attached' });
+    await announced(page, /Moved .* to Not in a theme/);
     await page.getByRole('radio', { name: 'List', exact: true }).tap();
     await noteInTheme(page, 'Not in a theme', 'By the pond').waitFor();
 
@@ -272,7 +272,7 @@ test('touch drag in the Board view moves the note, and the server keeps the new 
       await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(x + 4 * i, y + 6 * i) });
     }
     await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
-    await page.locator('#announcer').filter({ hasText: /^Moved “Touch me”/ }).waitFor({ state: 'attached' });
+    await announced(page, /^Moved “Touch me”/);
     assert.deepEqual(await place(), [x0 + 40, y0 + 60]);
 
     await page.reload();
@@ -304,7 +304,7 @@ test('keyboard move in the Board view: pick up, arrow keys, Enter drops; Escape 
     await kb.press('ArrowRight');
     await kb.press('ArrowDown');
     await kb.press('Escape');
-    await page.locator('#announcer').filter({ hasText: 'Move cancelled' }).waitFor({ state: 'attached' });
+    await announced(page, /Move cancelled/);
     assert.deepEqual(await place(), [x0, y0], 'Escape puts the note back');
 
     await tabTo(page, card.getByRole('button', { name: 'Pick up', exact: true }));
@@ -313,7 +313,7 @@ test('keyboard move in the Board view: pick up, arrow keys, Enter drops; Escape 
     await kb.press('ArrowRight');
     await kb.press('ArrowDown');
     await kb.press('Enter');
-    await page.locator('#announcer').filter({ hasText: /Moved “Arrow me”/ }).waitFor({ state: 'attached' });
+    await announced(page, /Moved “Arrow me”/);
     const [x1, y1] = await place();
     assert.ok(x1 > x0 && y1 > y0, `the note moved right and down: from ${[x0, y0]} to ${[x1, y1]}`);
     assert.ok(await isFocused(card), `the dropped note keeps the focus (focus: ${await describeFocus(page)})`);

@@ -217,9 +217,17 @@ export async function startCuttableProxy(targetPort) {
 // Pages and what they must never do
 
 // Runs in every page before its own scripts: reports CSP violations and pointer input through
-// the console so the watcher sees them. (An init script is injected by the browser, not by the
-// page, so the page's CSP does not block it and stays on.)
+// the console so the watcher sees them, and keeps everything the announcer says, so a test can
+// wait for words that were on screen for less time than a polling interval. (An init script is
+// injected by the browser, not by the page, so the page's CSP does not block it and stays on.)
 function initScript() {
+  window.__said = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const node = document.getElementById('announcer');
+    if (!node) return;
+    new MutationObserver(() => { if (node.textContent) window.__said.push(node.textContent); })
+      .observe(node, { childList: true, characterData: true, subtree: true });
+  });
   document.addEventListener('securitypolicyviolation', (e) => {
     console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} in ${e.sourceFile}:${e.lineNumber}`);
   });
@@ -291,6 +299,15 @@ export async function openParticipant(browser, server, options = {}) {
     },
     close: () => context.close(),
   };
+}
+
+/**
+ * Waits until the page's announcer has said something matching `re` since the page loaded.
+ * Announcements replace each other, so one may be shown for less than a polling interval.
+ */
+export async function announced(page, re) {
+  await page.waitForFunction(([source, flags]) => (window.__said ?? []).some((s) => new RegExp(source, flags).test(s)),
+    [re.source, re.flags], { timeout: WAIT_MS });
 }
 
 // ---------------------------------------------------------------------------------------------

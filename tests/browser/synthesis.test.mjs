@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  SCREENSHOTS, WAIT_MS, addTheme, assertNoViolations, isFocused, launchBrowser, moveWithMenu, note, openBoard,
+  announced, SCREENSHOTS, WAIT_MS, addTheme, assertNoViolations, isFocused, launchBrowser, moveWithMenu, note, openBoard,
   openParticipant, postNote, runAxe, startServer, tabTo, waitForConfirmed,
 } from './support.mjs';
 
@@ -77,7 +77,7 @@ test('a participant marks their own note OK to quote by keyboard; it is kept ove
 
     await tabTo(page, box);
     await page.keyboard.press('Space');
-    await page.locator('#announcer').getByText('Thank you. Staff may quote this note in the report.').waitFor();
+    await announced(page, /Thank you\. Staff may quote this note in the report\./);
     assert.equal(await box.isChecked(), true);
     assert.ok(await isFocused(box), 'the focus stays on the checkbox');
 
@@ -115,7 +115,7 @@ test('the consent op is what the server receives', async () => {
     await openBoard(page, room.url, 'Wire check');
     await postNote(page, 'Quote me');
     await note(page, 'Quote me').getByRole('checkbox', { name: 'OK to quote my words in the report' }).check();
-    await page.locator('#announcer').getByText('Thank you. Staff may quote this note in the report.').waitFor();
+    await announced(page, /Thank you\. Staff may quote this note in the report\./);
     const op = frames.map((f) => JSON.parse(f)).find((m) => m.op?.kind === 'set_quotable');
     assert.ok(op, `no set_quotable among ${frames.join('\n')}`);
     assert.equal(op.op.quotable, true);
