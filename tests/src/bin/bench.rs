@@ -46,6 +46,9 @@ struct Args {
     /// S6's rounds: quiet-then-attacked pairs of windows for each attack.
     #[arg(long, default_value_t = 4)]
     harm_rounds: usize,
+    /// S6's rounds of the sockets attack (short ones; more of them steady its p99).
+    #[arg(long, default_value_t = 12)]
+    harm_sockets_rounds: usize,
     /// S6's attacks, comma-separated (default: all of flood, slow_reader, sockets).
     #[arg(long, value_delimiter = ',')]
     harm_attacks: Vec<String>,
@@ -615,6 +618,8 @@ fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
         &ctx.args.harm_window_secs.to_string(),
         "--rounds",
         &ctx.args.harm_rounds.to_string(),
+        "--sockets-rounds",
+        &ctx.args.harm_sockets_rounds.to_string(),
         "--slow-limit-secs",
         &HARM_SLOW_LIMIT_SECS.to_string(),
         "--source-net",
@@ -629,6 +634,7 @@ fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
     let limit = Duration::from_secs_f64(
         ctx.args.warmup_secs
             + ctx.args.harm_rounds as f64 * (6.0 * window + HARM_SLOW_LIMIT_SECS + 4.0)
+            + ctx.args.harm_sockets_rounds as f64 * (2.0 * window + 2.0)
             + window
             + 90.0,
     );
