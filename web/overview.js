@@ -144,7 +144,7 @@ export async function renderOverview(main, event) {
 
   /** Each room: what the event says, its live board, its socket and the nodes that show it. */
   const rooms = ev.rooms.map((r) => ({
-    ...r, prompt: r.prompt ?? '', board: null, seq: null, skew: 0, presence: 0,
+    ...r, prompt: r.prompt ?? '', board: null, seq: null, skew: 0, presence: 0, facilitators: 0,
     status: 'connecting', gone: false, pending: new Map(), socket: null, nodes: null,
   }));
   let stopped = false;
@@ -376,12 +376,13 @@ export async function renderOverview(main, event) {
     const { state } = board;
     const notes = [...board.notes.values()];
     const counted = notes.filter((n) => n.moderation !== 'removed').length;
-    const others = Math.max(0, room.presence - 1);
+    // Facilitators (this page among them: it joins every room) are not the people writing.
+    const participants = Math.max(0, room.presence - room.facilitators);
     const timer = el('span', { class: 'ev-timer' });
     nodes.timer = timer;
     const latest = notes.sort((a, b) => b.id - a.id).slice(0, LATEST);
     nodes.live.replaceChildren(
-      el('p', { class: 'ev-counts' }, el('span', { text: t.noteCount(counted) }), el('span', { text: `${t.people(others)}${t.notCountingYou}` })),
+      el('p', { class: 'ev-counts' }, el('span', { text: t.noteCount(counted) }), el('span', { text: `${t.people(participants)}${t.notCountingFacilitators}` })),
       el('ul', { class: 'ev-state' },
         el('li', { text: state.writing === 'private' ? t.writingPrivate : t.writingOpen }),
         el('li', { text: state.locked ? t.locked : t.unlocked }),
@@ -440,6 +441,7 @@ export async function renderOverview(main, event) {
         if (msg.board) { room.board = fromWire(msg.board, { facilitator: true }); room.prompt = room.board.prompt; }
         room.seq = msg.seq;
         room.presence = msg.presence;
+        room.facilitators = msg.facilitators ?? 0;
         if (typeof msg.now === 'number') room.skew = msg.now - Date.now();
         break;
       case 'sync':
@@ -466,7 +468,7 @@ export async function renderOverview(main, event) {
         if (batch) { room.pending.delete(msg.op_id); settle(batch, room, false, msg.message); }
         return;
       }
-      case 'presence': room.presence = msg.count; break;
+      case 'presence': room.presence = msg.count; room.facilitators = msg.facilitators ?? 0; break;
       default: return;
     }
     changed(room);

@@ -153,7 +153,7 @@ export const strings = {
   joinCode: 'Join code',
   controlsFor: (name) => `Controls for ${name}`,
   people: (n) => (n === 1 ? '1 person here' : `${n} people here`),
-  notCountingYou: ', not counting you',
+  notCountingFacilitators: ', not counting facilitators',
   noteCount: (n) => (n === 1 ? '1 note' : `${n} notes`),
   latestNotes: 'Latest notes',
   noNotes: 'No notes yet.',

@@ -179,8 +179,17 @@ struct Member {
     name: Option<String>,
     out: mpsc::Sender<Outbound>,
     kick: Option<oneshot::Sender<CloseReason>>,
-    /// The number of people this member was last told are here.
-    presence_told: u32,
+    /// The headcount this member was last told.
+    presence_told: Headcount,
+}
+
+/// Who is in a room, as `presence` tells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Headcount {
+    /// People: a person with two tabs open counts once.
+    people: u32,
+    /// Those of them with a facilitator connection.
+    facilitators: u32,
 }
 
 /// An operation applied to the working board, waiting for its batch to be saved.
@@ -640,9 +649,18 @@ impl RoomActor {
         }
     }
 
-    fn presence(&self) -> u32 {
-        let people: HashSet<&ActorKey> = self.members.values().map(|m| &m.actor).collect();
-        people.len() as u32
+    /// Who is here, with `joining` counted too if given (it is not a member yet).
+    fn headcount(&self, joining: Option<&Member>) -> Headcount {
+        let members = || self.members.values().chain(joining);
+        let people: HashSet<&ActorKey> = members().map(|m| &m.actor).collect();
+        let facilitators: HashSet<&ActorKey> = members()
+            .filter(|m| m.role == Role::Facilitator)
+            .map(|m| &m.actor)
+            .collect();
+        Headcount {
+            people: people.len() as u32,
+            facilitators: facilitators.len() as u32,
+        }
     }
 
     /// Someone arrived or left: tell everyone now, or at the next [`PRESENCE_EVERY`] if a
@@ -662,14 +680,17 @@ impl RoomActor {
     fn send_presence(&mut self) {
         self.presence_due = None;
         self.presence_sent_at = Some(tokio::time::Instant::now());
-        let count = self.presence();
-        let msg = encode(&ServerMessage::Presence(Presence { count }));
+        let now = self.headcount(None);
+        let msg = encode(&ServerMessage::Presence(Presence {
+            count: now.people,
+            facilitators: now.facilitators,
+        }));
         let mut slow = Vec::new();
         for (conn, m) in self.members.iter_mut() {
-            if m.presence_told == count {
+            if m.presence_told == now {
                 continue;
             }
-            m.presence_told = count;
+            m.presence_told = now;
             if m.out.try_send(Outbound::Text(msg.clone())).is_err() {
                 slow.push(*conn);
             }
@@ -684,14 +705,13 @@ impl RoomActor {
             name: req.name,
             out: req.out,
             kick: Some(req.kick),
-            presence_told: 0,
+            presence_told: Headcount::default(),
         };
         let catch_up = self.catch_up(&member, req.last_seq);
         let mine: Vec<NoteId> = self.confirmed.notes_owned_by(&member.actor);
         let my_votes = self.confirmed.votes_of(&member.actor);
-        let presence_before = self.presence();
-        let is_new_person = !self.members.values().any(|m| m.actor == member.actor);
-        let presence = presence_before + u32::from(is_new_person);
+        let before = self.headcount(None);
+        let presence = self.headcount(Some(&member));
         member.presence_told = presence;
         let welcome = {
             let own_json;
@@ -718,7 +738,8 @@ impl RoomActor {
                 board,
                 mine: &mine,
                 my_votes: &my_votes,
-                presence,
+                presence: presence.people,
+                facilitators: presence.facilitators,
                 read_only: self.read_only.load(Ordering::Relaxed),
                 role: if member.role == Role::Participant {
                     JoinedAs::Participant
@@ -738,7 +759,7 @@ impl RoomActor {
             return;
         }
         self.members.insert(req.conn, member);
-        if is_new_person {
+        if presence != before {
             self.presence_changed();
         }
     }

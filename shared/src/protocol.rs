@@ -192,6 +192,8 @@ pub struct Welcome {
     pub my_votes: Vec<(NoteId, u32)>,
     /// People in the room, this one included.
     pub presence: u32,
+    /// How many of those people are here as facilitators.
+    pub facilitators: u32,
     /// True when the room cannot save changes for now.
     pub read_only: bool,
     /// How this connection joined.
@@ -248,6 +250,7 @@ pub struct WelcomeOut<'a> {
     pub mine: &'a [NoteId],
     pub my_votes: &'a [(NoteId, u32)],
     pub presence: u32,
+    pub facilitators: u32,
     pub read_only: bool,
     pub role: JoinedAs,
     pub now: u64,
@@ -294,7 +297,10 @@ pub struct Rejected {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Presence {
+    /// People in the room (a person with two tabs open counts once).
     pub count: u32,
+    /// How many of those people are here as facilitators.
+    pub facilitators: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -66,9 +66,9 @@ const PROXY_NOTE: &str = r#"{"type":"op","op_id":"f4c1-14","op":{"kind":"proxy_n
 const PROXY_VOTE: &str = r#"{"type":"op","op_id":"f4c1-15","op":{"kind":"proxy_vote","note":10}}"#;
 const PING: &str = r#"{"type":"ping"}"#;
 
-const WELCOME: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"created_at":1767225630000,"updated_at":1767225630000},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"created_at":1767225670000,"updated_at":1767225690000,"moderation":"hidden"},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"created_at":1767225680000,"updated_at":1767225680000,"proxy":true}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225760000}"#;
-const WELCOME_FACILITATOR: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"votes":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"created_at":1767225630000,"updated_at":1767225630000,"votes":1},{"id":9,"text":"The hedge at number 4 is a disgrace","colour":"pink","x":400.0,"y":700.0,"author":"Cat","created_at":1767225670000,"updated_at":1767225690000,"moderation":"hidden","moderation_reason":"Names a neighbour","votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"created_at":1767225680000,"updated_at":1767225680000,"proxy":true,"votes":1},{"id":11,"text":"Benches by the pond","colour":"green","x":905.5,"y":520.25,"created_at":1767225710000,"updated_at":1767225710000,"private":true,"votes":0}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[{"at":1767225690000,"action":"hide","note":9,"reason":"Names a neighbour","by":"Morag"}]},"mine":[],"my_votes":[],"presence":4,"read_only":false,"role":"facilitator","now":1767225765000}"#;
-const WELCOME_CATCH_UP: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":18,"board":null,"mine":[7],"my_votes":[[7,2]],"presence":3,"read_only":false,"role":"participant","now":1767225770000}"#;
+const WELCOME: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"created_at":1767225630000,"updated_at":1767225630000},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"created_at":1767225670000,"updated_at":1767225690000,"moderation":"hidden"},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"created_at":1767225680000,"updated_at":1767225680000,"proxy":true}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]],"presence":3,"facilitators":1,"read_only":false,"role":"participant","now":1767225760000}"#;
+const WELCOME_FACILITATOR: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":17,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"votes":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"created_at":1767225630000,"updated_at":1767225630000,"votes":1},{"id":9,"text":"The hedge at number 4 is a disgrace","colour":"pink","x":400.0,"y":700.0,"author":"Cat","created_at":1767225670000,"updated_at":1767225690000,"moderation":"hidden","moderation_reason":"Names a neighbour","votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"created_at":1767225680000,"updated_at":1767225680000,"proxy":true,"votes":1},{"id":11,"text":"Benches by the pond","colour":"green","x":905.5,"y":520.25,"created_at":1767225710000,"updated_at":1767225710000,"private":true,"votes":0}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":{"budget":3,"show_tallies":false},"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[{"at":1767225690000,"action":"hide","note":9,"reason":"Names a neighbour","by":"Morag"}]},"mine":[],"my_votes":[],"presence":4,"facilitators":1,"read_only":false,"role":"facilitator","now":1767225765000}"#;
+const WELCOME_CATCH_UP: &str = r#"{"type":"welcome","version":1,"room":"garden-team","seq":18,"board":null,"mine":[7],"my_votes":[[7,2]],"presence":3,"facilitators":1,"read_only":false,"role":"participant","now":1767225770000}"#;
 const SYNC: &str = r#"{"type":"sync","seq":18,"board":{"name":"Table 3","prompt":"What would make the garden better?","notes":[{"id":7,"text":"More shade","colour":"yellow","x":120.5,"y":80.25,"author":"Ailsa","created_at":1767225600000,"updated_at":1767225660000,"theme":2,"votes":2,"quotable":true},{"id":8,"text":"A pond?","colour":"blue","x":900.5,"y":410.75,"created_at":1767225630000,"updated_at":1767225630000,"votes":1},{"id":9,"text":"","colour":"pink","x":400.0,"y":700.0,"created_at":1767225670000,"updated_at":1767225690000,"moderation":"hidden","votes":0},{"id":10,"text":"Ramps at both gates","colour":"purple","x":1480.5,"y":300.75,"created_at":1767225680000,"updated_at":1767225680000,"proxy":true,"votes":1}],"themes":[{"id":2,"title":"Outdoors","notes":[7]}],"state":{"anonymous":false,"writing":"private","locked":false,"voting":null,"theming":"everyone","spotlight":7,"timer":{"ends_at":1767226040000,"on_end":"lock"}},"audit":[]},"mine":[7],"my_votes":[[7,2]]}"#;
 const APPLIED_CREATE: &str = r#"{"type":"applied","seq":13,"op_id":"h3x9-14","at":1767225720000,"author":"Ailsa","op":{"kind":"create_note","text":"Benches by the pond","colour":"green","x":905.5,"y":520.25},"created":9}"#;
 const APPLIED_MOVE: &str = r#"{"type":"applied","seq":14,"op_id":"p0q1-3","at":1767225725000,"author":null,"op":{"kind":"move_note","note":8,"x":640.5,"y":312.25},"created":null}"#;
@@ -80,7 +80,7 @@ const REJECTED: &str = r#"{"type":"rejected","op_id":"h3x9-23","reason":"not_you
 const REJECTED_FACILITATOR_ONLY: &str = r#"{"type":"rejected","op_id":"h3x9-26","reason":"facilitator_only","message":"Only a facilitator can do this."}"#;
 const REJECTED_LOCKED: &str = r#"{"type":"rejected","op_id":"h3x9-27","reason":"locked","message":"The board is locked: a facilitator has paused changes."}"#;
 const REJECTED_NO_VOTES_LEFT: &str = r#"{"type":"rejected","op_id":"h3x9-28","reason":"no_votes_left","message":"You have used all 3 of your dots. Take one back to move it."}"#;
-const PRESENCE: &str = r#"{"type":"presence","count":4}"#;
+const PRESENCE: &str = r#"{"type":"presence","count":4,"facilitators":1}"#;
 const READ_ONLY: &str = r#"{"type":"read_only","message":"The board is read-only for now: the server cannot save changes. Nothing already saved is lost."}"#;
 const ERROR: &str =
     r#"{"type":"error","code":"already_joined","message":"This connection has already joined."}"#;
@@ -408,6 +408,7 @@ fn welcome() -> Welcome {
         mine: b.notes_owned_by(&ailsa()),
         my_votes: b.votes_of(&ailsa()),
         presence: 3,
+        facilitators: 1,
         read_only: false,
         role: JoinedAs::Participant,
         now: NOW,
@@ -622,7 +623,10 @@ pinned! {
     rejected_facilitator_only_op: REJECTED_FACILITATOR_ONLY = rejected_facilitator_only();
     rejected_while_locked: REJECTED_LOCKED = rejected_locked();
     rejected_with_no_votes_left: REJECTED_NO_VOTES_LEFT = rejected_no_votes_left();
-    presence: PRESENCE = ServerMessage::Presence(Presence { count: 4 });
+    presence: PRESENCE = ServerMessage::Presence(Presence {
+        count: 4,
+        facilitators: 1,
+    });
     read_only: READ_ONLY = ServerMessage::ReadOnly(Notice {
         message: "The board is read-only for now: the server cannot save changes. \
                   Nothing already saved is lost."
@@ -654,6 +658,7 @@ fn welcome_out_writes_the_same_bytes_as_welcome() {
             mine: &welcome.mine,
             my_votes: &welcome.my_votes,
             presence: welcome.presence,
+            facilitators: welcome.facilitators,
             read_only: welcome.read_only,
             role: welcome.role,
             now: welcome.now,

@@ -159,7 +159,7 @@ test('the overview shows each room live while people post in two rooms', async (
     const housing = roomCard(fac.page, 'Housing');
     const transport = roomCard(fac.page, 'Transport');
     await housing.getByText('0 notes', { exact: true }).waitFor();
-    await housing.getByText('0 people here, not counting you', { exact: true }).waitFor();
+    await housing.getByText('0 people here, not counting facilitators', { exact: true }).waitFor();
     await housing.getByText('No notes yet.').waitFor();
     // Keep the focus on a control: live updates must not move it.
     const copy = housing.getByRole('button', { name: 'Copy link for Housing' });
@@ -168,8 +168,8 @@ test('the overview shows each room live while people post in two rooms', async (
     const [housingRoom, transportRoom] = event.rooms;
     await openBoard(a.page, `${server.url}${housingRoom.link}`);
     await openBoard(b.page, `${server.url}${transportRoom.link}`);
-    await housing.getByText('1 person here, not counting you').waitFor();
-    await transport.getByText('1 person here, not counting you').waitFor();
+    await housing.getByText('1 person here, not counting facilitators').waitFor();
+    await transport.getByText('1 person here, not counting facilitators').waitFor();
 
     await postNote(a.page, 'More social housing near the station');
     await housing.getByText('More social housing near the station', { exact: true }).waitFor();
@@ -188,9 +188,23 @@ test('the overview shows each room live while people post in two rooms', async (
     assert.equal(await transport.getByText('Buses after 10 pm', { exact: true }).count(), 0);
     assert.ok(await isFocused(copy), `the focus moved to ${await describeFocus(fac.page)}`);
 
+    // A co-facilitator opens the overview too: they are not counted as someone in the room,
+    // on their page (whose welcome counts everyone) or on the first one.
+    const fac2 = await openParticipant(browser, server);
+    try {
+      await openOverview(fac2.page, event);
+      await roomCard(fac2.page, 'Housing').getByText('More social housing near the station', { exact: true }).waitFor();
+      await roomCard(fac2.page, 'Housing').getByText('1 person here, not counting facilitators', { exact: true }).waitFor();
+      await roomCard(fac2.page, 'Transport').getByText('1 person here, not counting facilitators', { exact: true }).waitFor();
+      fac2.assertClean();
+    } finally {
+      await fac2.close();
+    }
+    await housing.getByText('1 person here, not counting facilitators', { exact: true }).waitFor();
+
     // Someone leaves: the count follows.
     await b.close();
-    await transport.getByText('0 people here, not counting you').waitFor();
+    await transport.getByText('0 people here, not counting facilitators').waitFor();
     fac.assertClean();
     a.assertClean();
   } finally {

@@ -569,3 +569,60 @@ async fn a_removed_note_leaves_the_disk_soon() {
         .unwrap();
     assert_eq!(note.text, "");
 }
+
+/// The `presence` counts a room's members send: people, and how many of them facilitate.
+fn headcounts(msgs: Vec<ServerMessage>) -> Vec<(u32, u32)> {
+    msgs.into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::Presence(p) => Some((p.count, p.facilitators)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn presence_says_how_many_of_the_people_are_facilitators() {
+    // The overview joins every room as a facilitator: it shows the people less the
+    // facilitators, so a co-facilitator's overview is not counted as someone writing.
+    let server = TestServer::start().await;
+    let event = create_event(&server, 1, false).await;
+    let room = &event.rooms[0];
+    let mut p = server.client(room).await;
+    let w = p.join(None).await;
+    assert_eq!((w.presence, w.facilitators), (1, 0));
+
+    let mut f = server.client(room).await;
+    f.facilitator = Some(event.secret.clone());
+    let w = f.join(None).await;
+    assert_eq!((w.presence, w.facilitators), (2, 1));
+    assert_eq!(headcounts(p.sync().await), vec![(2, 1)]);
+
+    // A second overview of the same facilitator (the same token) changes nothing.
+    let mut again = server.client(room).await;
+    again.facilitator = Some(event.secret.clone());
+    again.token = f.token.clone();
+    let w = again.join(None).await;
+    assert_eq!((w.presence, w.facilitators), (2, 1));
+    assert!(headcounts(p.sync().await).is_empty());
+
+    // A participant who also opens the facilitator link counts as a facilitator, once.
+    let mut p_as_f = server.client(room).await;
+    p_as_f.facilitator = Some(event.secret.clone());
+    p_as_f.token = p.token.clone();
+    let w = p_as_f.join(None).await;
+    assert_eq!((w.presence, w.facilitators), (2, 2));
+    assert_eq!(headcounts(p.sync().await), vec![(2, 2)]);
+    p_as_f.close().await;
+    let seen = p
+        .recv_until(|m| matches!(m, ServerMessage::Presence(_)))
+        .await;
+    assert_eq!(headcounts(seen), vec![(2, 1)]);
+
+    // The facilitator leaves (both tabs): one person, no facilitator.
+    f.close().await;
+    again.close().await;
+    let seen = p
+        .recv_until(|m| matches!(m, ServerMessage::Presence(x) if x.facilitators == 0))
+        .await;
+    assert_eq!(headcounts(seen).last(), Some(&(1, 0)));
+}
