@@ -72,6 +72,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTHY_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub max_message_bytes: usize,
 
+    /// Largest board, in bytes of JSON, sent inside a welcome; a bigger one is fetched by the
+    /// page from a one-time link, gzipped.
+    #[arg(long, env = "BOTHY_INLINE_BOARD_MAX_BYTES", default_value_t = 32 * 1024)]
+    pub inline_board_max_bytes: usize,
+
     /// Messages queued for one connection before it counts as too slow and is closed.
     #[arg(long, env = "BOTHY_QUEUE_LEN", default_value_t = 256)]
     pub queue_len: usize,
@@ -193,6 +198,7 @@ impl ServeArgs {
         ServerConfig {
             data_dir: self.data_dir.clone(),
             max_message_bytes: self.max_message_bytes,
+            inline_board_max: self.inline_board_max_bytes,
             queue_len: self.queue_len.max(4),
             join_timeout: Duration::from_secs(self.join_timeout_secs),
             write_timeout: Duration::from_secs(self.write_timeout_secs),

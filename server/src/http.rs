@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events/{event}/suggestions", post(suggest_themes))
         .route("/api/events/{event}/report", get(download_report))
         .route("/api/codes/{code}", get(lookup_code))
+        .route("/api/boards/{ticket}", get(fetch_board))
         .route("/ws/{room}", get(upgrade))
         .layer(guesses)
         .layer(bodies)
@@ -1127,6 +1128,45 @@ fn not_found_page() -> Response {
 }
 
 /// `GET /api/rooms/{room}/qr.svg`: a QR code of the room's absolute participant link.
+/// A board too big for its welcome, from the one-time link the welcome carried: the JSON,
+/// gzipped once for everyone who joined at that version (plain for a client that says it
+/// cannot take gzip).
+async fn fetch_board(
+    State(state): State<AppState>,
+    Path(ticket): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(board) = state.registry.config().tickets.redeem(&ticket) else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "This board link was used already or has expired. Reload the page to join again.",
+        );
+    };
+    let takes_gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            v.split(',')
+                .any(|c| c.trim() == "gzip" || c.trim().starts_with("gzip;") && !c.contains("q=0"))
+        });
+    let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let json = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if !takes_gzip {
+        return ([json, no_store], board.json().get().to_owned()).into_response();
+    }
+    let Ok(gzip) = tokio::task::spawn_blocking(move || board.gzip()).await else {
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The board could not be sent.",
+        );
+    };
+    let gzip_encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    ([json, no_store, gzip_encoding], gzip).into_response()
+}
+
 async fn room_qr(
     State(state): State<AppState>,
     Path(room): Path<String>,

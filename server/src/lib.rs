@@ -32,6 +32,7 @@ pub mod snapshots;
 pub mod storage;
 pub mod suggest;
 pub mod synthesis;
+pub mod tickets;
 pub mod web;
 
 use crate::connection::ConnectionConfig;
@@ -57,6 +58,8 @@ use tower::ServiceExt;
 pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub max_message_bytes: usize,
+    /// Boards longer than this (bytes of JSON) go to joiners as a link, not in the welcome.
+    pub inline_board_max: usize,
     pub queue_len: usize,
     pub join_timeout: Duration,
     pub write_timeout: Duration,
@@ -133,6 +136,8 @@ pub async fn serve(
         storage,
         RoomConfig {
             limits: config.limits.clone(),
+            inline_board_max: config.inline_board_max,
+            tickets: Arc::new(tickets::BoardTickets::default()),
             compact_every: config.compact_every,
             metrics: metrics::Metrics::new(),
         },

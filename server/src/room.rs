@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::storage::{
     self, Journal, JournalRecord, LoadedRoom, RecentOp, RoomSnapshot, SNAPSHOT_FORMAT,
 };
+use crate::tickets::{BoardTickets, BoardVersion};
 use axum::extract::ws::Utf8Bytes;
 use bothy_shared::ids::{ActorKey, NoteId, OpId, RoomId};
 use bothy_shared::op::NoFields;
@@ -58,6 +59,10 @@ pub struct CloseReason {
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
     pub limits: Limits,
+    /// A board whose JSON is longer than this goes to a joiner as a link, not in the welcome.
+    pub inline_board_max: usize,
+    /// The links to boards not yet fetched, shared with the HTTP handler that serves them.
+    pub tickets: Arc<BoardTickets>,
     /// Compact the journal into a snapshot after this many records.
     pub compact_every: usize,
     /// The server's counters for `/metrics`, shared by every room.
@@ -249,10 +254,10 @@ pub struct RoomActor {
     confirmed: Board,
     confirmed_seq: u64,
     /// The confirmed board as facilitators see it, serialised once per change.
-    facilitator_json: Option<Box<RawValue>>,
+    facilitator_json: Option<Arc<BoardVersion>>,
     /// The confirmed board as a participant sees it when no note is private (then every
     /// participant sees the same), serialised once per change.
-    participant_json: Option<Box<RawValue>>,
+    participant_json: Option<Arc<BoardVersion>>,
     /// The last applied messages and who was told, for members catching up after a reconnect.
     ring: VecDeque<RingEntry>,
     /// Applied op ids → sequence number, oldest first in `recent_order`.
@@ -536,8 +541,8 @@ impl RoomActor {
                     own_json = view_json(&self.confirmed, Viewer::Participant(&m.actor));
                     &own_json
                 }
-                Role::Participant => self.participant_json.as_deref().expect("ensured"),
-                _ => self.facilitator_json.as_deref().expect("ensured"),
+                Role::Participant => self.participant_json.as_deref().expect("ensured").json(),
+                _ => self.facilitator_json.as_deref().expect("ensured").json(),
             };
             let out = SyncOut {
                 kind: SyncTag::Sync,
@@ -714,28 +719,39 @@ impl RoomActor {
         let presence = self.headcount(Some(&member));
         member.presence_told = presence;
         let welcome = {
-            let own_json;
-            let board: Option<&RawValue> = match (&catch_up, member.role) {
+            let board: Option<Arc<BoardVersion>> = match (&catch_up, member.role) {
                 (Some(_), _) => None,
                 (None, Role::Participant) if self.confirmed.has_private_notes() => {
-                    own_json = view_json(&self.confirmed, Viewer::Participant(&member.actor));
-                    Some(&own_json)
+                    Some(BoardVersion::new(view_json(
+                        &self.confirmed,
+                        Viewer::Participant(&member.actor),
+                    )))
                 }
                 (None, role) => {
                     self.ensure_board_json(role);
                     if role == Role::Participant {
-                        self.participant_json.as_deref()
+                        self.participant_json.clone()
                     } else {
-                        self.facilitator_json.as_deref()
+                        self.facilitator_json.clone()
                     }
                 }
             };
+            // A big board goes as a one-time link to a download, gzipped once for everyone.
+            let board_url = board
+                .as_ref()
+                .filter(|b| b.json().get().len() > self.config.inline_board_max)
+                .map(|b| format!("/api/boards/{}", self.config.tickets.issue(b.clone())));
+            let board = board
+                .as_deref()
+                .map(BoardVersion::json)
+                .filter(|_| board_url.is_none());
             let out = WelcomeOut {
                 kind: WelcomeTag::Welcome,
                 version: protocol::PROTOCOL_VERSION,
                 room: self.room.as_str(),
                 seq: self.confirmed_seq,
                 board,
+                board_url: board_url.as_deref(),
                 mine: &mine,
                 my_votes: &my_votes,
                 presence: presence.people,
@@ -796,10 +812,16 @@ impl RoomActor {
     fn ensure_board_json(&mut self, role: Role) {
         if role == Role::Participant {
             if self.participant_json.is_none() {
-                self.participant_json = Some(view_json(&self.confirmed, Viewer::Anyone));
+                self.participant_json = Some(BoardVersion::new(view_json(
+                    &self.confirmed,
+                    Viewer::Anyone,
+                )));
             }
         } else if self.facilitator_json.is_none() {
-            self.facilitator_json = Some(view_json(&self.confirmed, Viewer::Facilitator));
+            self.facilitator_json = Some(BoardVersion::new(view_json(
+                &self.confirmed,
+                Viewer::Facilitator,
+            )));
         }
     }
 

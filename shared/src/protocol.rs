@@ -183,9 +183,14 @@ pub struct Welcome {
     pub room: String,
     /// The sequence number of the last operation included.
     pub seq: u64,
-    /// The whole board as this person may see it, or `null` when the browser's `last_seq` was
-    /// recent: then the `applied` messages it missed follow, up to `seq`.
+    /// The whole board as this person may see it, or `null`: when the browser's `last_seq` was
+    /// recent (then the `applied` messages it missed follow, up to `seq`), or when the board is
+    /// too big to send here (then `board_url` is set).
     pub board: Option<BoardView>,
+    /// Where to fetch the board at `seq` (once, within a minute) when it was too big to put in
+    /// the welcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_url: Option<String>,
     /// Ids of the notes this person wrote (they may edit and delete them).
     pub mine: Vec<NoteId>,
     /// This person's dots: `[note id, dots]` pairs.
@@ -247,6 +252,8 @@ pub struct WelcomeOut<'a> {
     pub room: &'a str,
     pub seq: u64,
     pub board: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board_url: Option<&'a str>,
     pub mine: &'a [NoteId],
     pub my_votes: &'a [(NoteId, u32)],
     pub presence: u32,

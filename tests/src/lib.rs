@@ -308,6 +308,8 @@ pub struct Client {
     next_op: u64,
     /// Every message received so far, in order (see [`Client::take_received`]).
     received: Vec<ServerMessage>,
+    /// The server, for fetching a board the welcome sent as a link.
+    addr: SocketAddr,
 }
 
 impl Client {
@@ -344,6 +346,7 @@ impl Client {
                 facilitator: None,
                 next_op: 0,
                 received: Vec::new(),
+                addr,
             }),
             Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
                 Err(format!("http {}", res.status().as_u16()))
@@ -365,16 +368,37 @@ impl Client {
             facilitator: None,
             next_op: 0,
             received: Vec::new(),
+            addr,
         })
     }
 
-    /// Joins with this client's token and waits for the welcome.
+    /// Joins with this client's token and waits for the welcome. A board sent as a link is
+    /// fetched, as the browser does, and put in the welcome's `board` (`board_url` stays set).
     pub async fn join(&mut self, last_seq: Option<u64>) -> Welcome {
         self.send_join(last_seq).await;
         match self.recv().await {
-            ServerMessage::Welcome(w) => w,
+            ServerMessage::Welcome(mut w) => {
+                if let Some(url) = &w.board_url {
+                    w.board = Some(self.fetch_board(url).await);
+                }
+                w
+            }
             other => panic!("expected welcome, got {other:?}"),
         }
+    }
+
+    /// Fetches a board from a welcome's `board_url`, gzipped, as a browser does.
+    pub async fn fetch_board(&self, url: &str) -> bothy_shared::view::BoardView {
+        let res = http::request(self.addr, "GET", url, None, &[("Accept-Encoding", "gzip")]).await;
+        assert_eq!(res.status, 200, "the board from its link: {}", res.body);
+        assert_eq!(res.header("content-encoding"), Some("gzip"));
+        let mut json = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&res.body_bytes[..]),
+            &mut json,
+        )
+        .expect("gzip");
+        serde_json::from_str(&json).expect("a board")
     }
 
     /// Sends `join` without waiting for the welcome.
@@ -669,6 +693,7 @@ impl Client {
             facilitator: None,
             next_op: 0,
             received: Vec::new(),
+            addr,
         }
     }
 

@@ -210,7 +210,16 @@ async fn a_wrong_facilitator_secret_is_refused_and_the_secret_is_never_echoed() 
 
 #[tokio::test]
 async fn private_notes_never_reach_other_participants_until_revealed() {
-    let server = TestServer::start().await;
+    private_notes_stay_private(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn private_notes_never_reach_other_participants_through_a_board_link() {
+    // Every board goes as a link: each participant's link is to their own view.
+    private_notes_stay_private(TestServer::start_with(|c| c.inline_board_max = 0).await).await;
+}
+
+async fn private_notes_stay_private(server: TestServer) {
     let event = create_event(&server, 1, false).await;
     let room = &event.rooms[0];
     let mut fac = facilitator(&server, room, &event.secret).await;
@@ -243,7 +252,9 @@ async fn private_notes_never_reach_other_participants_until_revealed() {
     let mut seen = texts(&b.take_received());
     let mut b_again = server.client(room).await;
     b_again.token = b.token.clone();
-    b_again.join(None).await;
+    let w = b_again.join(None).await;
+    // The welcome as sent, and as the page has it (with a board fetched from its link).
+    seen.push(serde_json::to_string(&w).unwrap());
     b_again.sync().await;
     seen.extend(texts(&b_again.take_received()));
     for path in [
@@ -271,6 +282,19 @@ async fn private_notes_never_reach_other_participants_until_revealed() {
     let (_c, anyone) = server.joined(room).await;
     let ids: Vec<u64> = anyone.board.unwrap().notes.iter().map(|n| n.id).collect();
     assert!(ids.contains(&public_note) && !ids.contains(&hidden) && !ids.contains(&mine));
+    // Ann, in a new tab, is sent her own private note (a board of her own), and not Bo's.
+    let mut a_again = server.client(room).await;
+    a_again.token = a.token.clone();
+    let ids: Vec<u64> = a_again
+        .join(None)
+        .await
+        .board
+        .unwrap()
+        .notes
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert!(ids.contains(&public_note) && ids.contains(&hidden) && !ids.contains(&mine));
 
     // Reveal: B is sent the board with the note in it.
     fac.apply(Op::SetWriting(SetWriting {

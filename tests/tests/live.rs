@@ -364,6 +364,8 @@ async fn joiners_that_do_not_read_their_welcome_keep_no_one_else_from_joining() 
         c.ops_per_second = 1_000;
         c.ops_burst = 1_000;
         c.welcome_hold = std::time::Duration::from_secs(3600);
+        // The whole board in the welcome, as below the inline limit: 3 MB of it.
+        c.inline_board_max = usize::MAX;
     })
     .await;
     let room = server.create_room("Long answers").await;
@@ -389,23 +391,98 @@ async fn joiners_that_do_not_read_their_welcome_keep_no_one_else_from_joining() 
 }
 
 #[tokio::test]
-async fn a_big_board_is_welcomed_whole() {
-    // 300 notes of 2,000 characters: a welcome of over half a megabyte.
+async fn a_big_board_comes_whole_from_a_one_time_link_gzipped() {
+    // 299 notes of 2,000 characters: over half a megabyte of board, far over the inline limit.
     let server = TestServer::start_with(|c| {
         c.limits.note_text_chars = 2000;
         c.limits.notes_per_room = 300;
     })
     .await;
     let room = server.create_room("Long answers").await;
-    let (mut a, _) = server.joined(&room).await;
-    for i in 0..300 {
+    let (mut a, small) = server.joined(&room).await;
+    assert!(
+        small.board.is_some() && small.board_url.is_none(),
+        "an empty board is inline"
+    );
+    for i in 0..299 {
         let text = format!("{i} {}", "long answer ".repeat(170));
         a.apply(create_note(&text[..2000])).await;
     }
-    let (_b, w) = server.joined(&room).await;
-    let board = w.board.unwrap();
+    let mut b = server.client(&room).await;
+    b.send_join(None).await;
+    let ServerMessage::Welcome(w) = b.recv().await else {
+        panic!("expected a welcome");
+    };
+    assert!(w.board.is_none());
+    let url = w.board_url.clone().expect("a link to the board");
+    assert!(url.starts_with("/api/boards/"), "{url}");
+    // A change made before the link is fetched is not in the board behind it: the link is to
+    // the board at the welcome's seq, and the change follows as the next `applied`.
+    let added = a.apply(create_note("after the welcome")).await;
+    assert_eq!(added.seq, w.seq + 1);
+
+    let res = bothy_tests::http::request(
+        server.addr,
+        "GET",
+        &url,
+        None,
+        &[("Accept-Encoding", "gzip, br")],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let mut json = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&res.body_bytes[..]),
+        &mut json,
+    )
+    .unwrap();
+    assert!(json.len() > 600_000);
+    assert!(
+        res.body_bytes.len() * 20 < json.len(),
+        "{} bytes gzipped",
+        res.body_bytes.len()
+    );
+    let board: bothy_shared::view::BoardView = serde_json::from_str(&json).unwrap();
+    assert_eq!(board.notes.len(), 299);
+    let mut replica = Replica::from_welcome(&bothy_shared::protocol::Welcome {
+        board: Some(board),
+        ..w.clone()
+    });
+    let next = b
+        .recv_until(|m| matches!(m, ServerMessage::Applied(x) if x.seq == w.seq + 1))
+        .await;
+    for m in &next {
+        replica.follow(m);
+    }
+    assert_eq!(replica.seq, w.seq + 1);
+
+    // The link is good once, and says so in words.
+    let again = bothy_tests::http::get(server.addr, &url).await;
+    assert_eq!(again.status, 404);
+    assert!(again.body.contains("Reload the page"), "{}", again.body);
+    let guessed = bothy_tests::http::get(server.addr, "/api/boards/0123456789abcdef").await;
+    assert_eq!(guessed.status, 404);
+
+    // A client that cannot take gzip gets the same board plain.
+    let mut c = server.client(&room).await;
+    c.send_join(None).await;
+    let ServerMessage::Welcome(w) = c.recv().await else {
+        panic!("expected a welcome");
+    };
+    let plain = bothy_tests::http::request(
+        server.addr,
+        "GET",
+        w.board_url.as_deref().unwrap(),
+        None,
+        &[("Accept-Encoding", "identity")],
+    )
+    .await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-encoding"), None);
+    let board: bothy_shared::view::BoardView = serde_json::from_str(&plain.body).unwrap();
     assert_eq!(board.notes.len(), 300);
-    assert!(serde_json::to_string(&board).unwrap().len() > 600_000);
 }
 
 #[tokio::test]

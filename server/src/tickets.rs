@@ -1,0 +1,120 @@
+//! Boards too big to put in a `welcome`. The welcome then carries a one-time link instead,
+//! and the board is fetched over HTTP: gzipped once per board version and shared by every
+//! joiner who gets that version, so a crowd (or an attacker's hundred sockets) joining a full
+//! board costs a fraction of the bytes, and the bytes go out as an ordinary download.
+//!
+//! A link names exactly the board the welcome was made from (its `seq`), so the `applied`
+//! messages that follow the welcome apply to it as they would to an inline board. It is good
+//! once, for [`TICKET_TTL`]; there are never more of them than joins, which are limited.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use dashmap::DashMap;
+use rand::Rng;
+use serde_json::value::RawValue;
+
+/// How long a board link stays good: a joiner fetches it at once, so this is only for a slow
+/// phone on a poor link.
+pub const TICKET_TTL: Duration = Duration::from_secs(60);
+
+/// One version of a room's board as one kind of viewer sees it, serialised once.
+#[derive(Debug)]
+pub struct BoardVersion {
+    json: Box<RawValue>,
+    gzip: OnceLock<Bytes>,
+}
+
+impl BoardVersion {
+    pub fn new(json: Box<RawValue>) -> Arc<Self> {
+        Arc::new(Self {
+            json,
+            gzip: OnceLock::new(),
+        })
+    }
+
+    pub fn json(&self) -> &RawValue {
+        &self.json
+    }
+
+    /// The JSON, gzipped on first use (blocking: call from a blocking thread).
+    pub fn gzip(&self) -> Bytes {
+        self.gzip
+            .get_or_init(|| {
+                let json = self.json.get().as_bytes();
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(json.len() / 4),
+                    flate2::Compression::fast(),
+                );
+                enc.write_all(json).expect("writing to memory cannot fail");
+                Bytes::from(enc.finish().expect("writing to memory cannot fail"))
+            })
+            .clone()
+    }
+}
+
+/// The board links given out and not yet used.
+#[derive(Debug, Default)]
+pub struct BoardTickets {
+    issued: DashMap<String, (Arc<BoardVersion>, Instant)>,
+}
+
+impl BoardTickets {
+    /// A new one-time link to `board`: 16 random bytes as 32 hex digits.
+    pub fn issue(&self, board: Arc<BoardVersion>) -> String {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill(&mut bytes);
+        let ticket = hex::encode(bytes);
+        let now = Instant::now();
+        // Links nobody came for are dropped as new ones are made, so they never pile up.
+        if self.issued.len() >= 64 && self.issued.len().is_power_of_two() {
+            self.issued.retain(|_, (_, expires)| *expires > now);
+        }
+        self.issued
+            .insert(ticket.clone(), (board, now + TICKET_TTL));
+        ticket
+    }
+
+    /// The board behind a link, once: `None` if the link is unknown, used or expired.
+    pub fn redeem(&self, ticket: &str) -> Option<Arc<BoardVersion>> {
+        let (_, (board, expires)) = self.issued.remove(ticket)?;
+        (expires > Instant::now()).then_some(board)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn version(text: &str) -> Arc<BoardVersion> {
+        BoardVersion::new(RawValue::from_string(text.to_owned()).unwrap())
+    }
+
+    #[test]
+    fn a_link_is_good_once() {
+        let tickets = BoardTickets::default();
+        let t = tickets.issue(version(r#"{"notes":[]}"#));
+        assert_eq!(t.len(), 32);
+        assert_eq!(tickets.redeem(&t).unwrap().json().get(), r#"{"notes":[]}"#);
+        assert!(tickets.redeem(&t).is_none());
+        assert!(tickets.redeem("0123").is_none());
+    }
+
+    #[test]
+    fn the_gzip_is_the_json() {
+        let text = format!(r#"{{"notes":["{}"]}}"#, "more shade ".repeat(1000));
+        let v = version(&text);
+        let gz = v.gzip();
+        assert!(gz.len() < text.len() / 10, "{} bytes", gz.len());
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, text);
+        // Made once, then shared.
+        assert_eq!(v.gzip().as_ptr(), gz.as_ptr());
+    }
+}
