@@ -35,11 +35,14 @@ export class RoomSocket {
     const ws = new WebSocket(this.url());
     this.ws = ws;
     ws.addEventListener('open', () => ws.send(JSON.stringify(this.hooks.join())));
+    // Messages are handled one after another: a welcome whose board comes from a link holds
+    // back what follows it until the board is here, so every change applies in order.
+    let inbox = Promise.resolve();
     ws.addEventListener('message', (e) => {
       let msg;
       try { msg = JSON.parse(e.data); } catch { return; }
-      if (msg.type === 'welcome') { this.attempt = 0; this.hooks.onStatus('connected'); }
-      this.hooks.onMessage(msg);
+      inbox = inbox.then(() => this.receive(ws, msg))
+        .catch((err) => setTimeout(() => { throw err; })); // reported, and the next still runs
     });
     ws.addEventListener('close', (e) => {
       if (this.ws !== ws) return; // replaced on purpose
@@ -58,6 +61,24 @@ export class RoomSocket {
       this.attempt += 1;
       this.timer = setTimeout(() => this.connect(), delay);
     });
+  }
+
+  async receive(ws, msg) {
+    if (this.ws !== ws) return; // given up meanwhile
+    if (msg.type === 'welcome' && msg.board_url) {
+      // The board was too big to put in the welcome: it is fetched, once, from this link.
+      try {
+        const res = await fetch(msg.board_url, { cache: 'no-store' });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        msg.board = await res.json();
+      } catch {
+        if (this.ws === ws) ws.close(); // e.g. the connection dropped: join again, for a new link
+        return;
+      }
+      if (this.ws !== ws) return;
+    }
+    if (msg.type === 'welcome') { this.attempt = 0; this.hooks.onStatus('connected'); }
+    this.hooks.onMessage(msg);
   }
 
   /** Sends if connected; returns whether it went out. */

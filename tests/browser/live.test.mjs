@@ -333,3 +333,34 @@ test('after a server restart, pages reconnect by themselves, catch up on what th
     await own.stop();
   }
 });
+
+test('a board too big for its welcome is fetched from its one-time link, and every change after it shows', async () => {
+  // On this server every board goes by link (the inline limit is 0 bytes), so a small room
+  // takes the path a 2,000-note board takes.
+  const linked = await startServer({ env: { BOTHY_INLINE_BOARD_MAX_BYTES: '0' } });
+  const prompt = 'What should the new library have?';
+  const room = await linked.createRoom(prompt);
+  const a = await openParticipant(browser, linked);
+  const b = await openParticipant(browser, linked);
+  try {
+    await openBoard(a.page, room.url, prompt);
+    await postNote(a.page, 'Quiet corners');
+    const fetched = b.page.waitForResponse((r) => new URL(r.url()).pathname.startsWith('/api/boards/'));
+    await openBoard(b.page, room.url, prompt);
+    const res = await fetched;
+    assert.equal(res.status(), 200);
+    assert.equal((await res.allHeaders())['content-encoding'], 'gzip', 'the board came gzipped');
+    await waitForNoteCount(b.page, 'Quiet corners', 1);
+    // Changes after the welcome apply to the fetched board, in order.
+    await postNote(a.page, 'Longer hours');
+    await waitForNoteCount(b.page, 'Longer hours', 1);
+    await postNote(b.page, 'A cafe');
+    await waitForNoteCount(a.page, 'A cafe', 1);
+    a.assertClean();
+    b.assertClean();
+  } finally {
+    await a.close();
+    await b.close();
+    await linked.stop();
+  }
+});

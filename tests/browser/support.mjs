@@ -73,13 +73,14 @@ export async function launchBrowser() {
  * Starts `bothy serve --bind 127.0.0.1:0 --data-dir <fresh temp dir>` and reads its port from
  * the line it prints. `stop()` terminates it and removes the data directory.
  */
-export async function startServer() {
+/** Starts target/debug/bothy on a free port; `env` adds settings (e.g. `BOTHY_…` limits). */
+export async function startServer({ env = {} } = {}) {
   if (!fs.existsSync(BOTHY)) {
     throw new Error(`${BOTHY} is missing: run \`make build\` first (\`make browser\` does it)`);
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bothy-browser-'));
   const log = [];
-  let proc = await spawnServer('127.0.0.1:0', dataDir, log);
+  let proc = await spawnServer('127.0.0.1:0', dataDir, log, env);
   const url = proc.url;
 
   return {
@@ -106,7 +107,7 @@ export async function startServer() {
     },
     /** Starts the server again on the same address with the same data directory. */
     async resume() {
-      proc = await spawnServer(new URL(url).host, dataDir, log);
+      proc = await spawnServer(new URL(url).host, dataDir, log, env);
     },
     async stop() {
       if (process.env.BOTHY_TEST_SERVER_LOG && log.length) console.log(`bothy's log:\n${log.join('')}`);
@@ -116,10 +117,10 @@ export async function startServer() {
   };
 }
 
-async function spawnServer(bind, dataDir, log) {
+async function spawnServer(bind, dataDir, log, env) {
   const child = spawn(BOTHY, ['serve', '--bind', bind, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BOTHY_LOG: process.env.BOTHY_LOG ?? 'warn' },
+    env: { ...process.env, BOTHY_LOG: process.env.BOTHY_LOG ?? 'warn', ...env },
   });
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk) => log.push(chunk));
