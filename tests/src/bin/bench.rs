@@ -946,12 +946,18 @@ fn rows_for(name: &str, kind: Kind, bothy: &[Value], relay: &[Value]) -> Vec<Row
         ],
         (_, Kind::Join { .. }) => vec![
             row(
-                "welcome p99 (join sent → welcome read)",
+                "board in hand p99 (join sent → welcome read, and its board fetched if linked)",
                 "welcome.p99_us",
                 "ms",
                 Target::AtMost(50_000.0),
             ),
-            row("welcome p50", "welcome.p50_us", "ms", Target::None),
+            row("board in hand p50", "welcome.p50_us", "ms", Target::None),
+            row(
+                "welcome message p99 (join sent → welcome read)",
+                "welcome_message.p99_us",
+                "ms",
+                Target::None,
+            ),
             {
                 let ratio: Vec<f64> = bothy
                     .iter()
@@ -959,14 +965,20 @@ fn rows_for(name: &str, kind: Kind, bothy: &[Value], relay: &[Value]) -> Vec<Row
                     .collect();
                 Row {
                     scenario: name.to_owned(),
-                    figure: "welcome bytes ÷ snapshot.json bytes".into(),
+                    figure: "bytes to a joiner (welcome + board fetched) ÷ snapshot.json bytes"
+                        .into(),
                     bothy: median(&ratio),
                     relay: None,
                     unit: "×",
                     target: Target::AtMost(1.0),
                 }
             },
-            row("bytes per welcome", "welcome_bytes_mean", "B", Target::None),
+            row(
+                "bytes per joiner (welcome + board fetched, with HTTP headers)",
+                "welcome_bytes_mean",
+                "B",
+                Target::None,
+            ),
         ],
         (_, Kind::Harm { .. }) => harm_rows(name, bothy, &row),
     }
@@ -1131,7 +1143,7 @@ fn harm_rows(
         Target::None,
     ));
     rows.push(row(
-        &format!("{socks}: bytes per welcome they got"),
+        &format!("{socks}: bytes each got (welcome + board fetched)"),
         &sk("welcome_bytes_max"),
         "B",
         Target::None,

@@ -870,9 +870,12 @@ async fn slow_reader(
         let (mut reader, mut writer) =
             ws::connect_with(addr, &format!("/ws/{room}"), Some(source), 4096, options).await?;
         writer.send_text(join_message().as_bytes()).await?;
-        reader
-            .until_text(br#"{"type":"welcome""#, |p| p.len())
+        let url = reader
+            .until_text(br#"{"type":"welcome""#, super::board_url)
             .await?;
+        if let Some(url) = url {
+            super::fetch_board(addr, &url).await?; // as its page did, before it stopped reading
+        }
         Ok::<_, std::io::Error>((reader, writer))
     };
     let (mut reader, writer) = match tokio::time::timeout(super::CONNECT_TIMEOUT, joined).await {
@@ -1051,11 +1054,20 @@ async fn open_sockets(
                             None => Opened::Failed(e.to_string()),
                         },
                         Ok((mut reader, mut writer)) => {
+                            // Each gets its board as a page would: from the welcome, or by
+                            // fetching the link the welcome carries.
                             let joined = async {
                                 writer.send_text(join_message().as_bytes()).await?;
-                                reader
-                                    .until_text(br#"{"type":"welcome""#, |p| p.len())
-                                    .await
+                                let (size, url) = reader
+                                    .until_text(br#"{"type":"welcome""#, |p| {
+                                        (p.len(), super::board_url(p))
+                                    })
+                                    .await?;
+                                let board = match url {
+                                    Some(url) => super::fetch_board(addr, &url).await?,
+                                    None => 0,
+                                };
+                                Ok::<_, std::io::Error>(size + board)
                             };
                             match joined.await {
                                 Ok(size) => Opened::Joined(reader, writer, size),

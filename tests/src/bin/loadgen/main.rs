@@ -230,18 +230,51 @@ fn head(payload: &[u8]) -> &[u8] {
     &payload[..payload.len().min(160)]
 }
 
-/// What a welcome said: its `seq`, and whether it carried the whole board.
-#[derive(Clone, Copy)]
+/// What a welcome said: its `seq`, and whether it carried the whole board (in it, or as a
+/// link to fetch).
+#[derive(Clone)]
 struct WelcomeSeen {
     seq: Option<u64>,
     full_board: bool,
+    board_url: Option<String>,
 }
 
 fn read_welcome(payload: &[u8]) -> WelcomeSeen {
+    let board_url = board_url(payload);
     WelcomeSeen {
         seq: number_after(head(payload), br#""seq":"#),
-        full_board: ws::find(head(payload), br#""board":null"#).is_none(),
+        full_board: board_url.is_some() || ws::find(head(payload), br#""board":null"#).is_none(),
+        board_url,
     }
+}
+
+/// A welcome's `board_url`: the link to a board too big to put in the welcome.
+fn board_url(welcome: &[u8]) -> Option<String> {
+    const KEY: &[u8] = br#""board_url":""#;
+    let rest = &welcome[ws::find(head(welcome), KEY)? + KEY.len()..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    String::from_utf8(rest[..end].to_vec()).ok()
+}
+
+/// Fetches a board sent as a link, gzipped, as a browser does (which then also unzips and
+/// parses it, on its own machine); returns the bytes received.
+async fn fetch_board(addr: SocketAddr, url: &str) -> io::Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET {url} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).await?;
+    if !response.starts_with(b"HTTP/1.1 200") {
+        let line = response.split(|&b| b == b'\r').next().unwrap_or_default();
+        return Err(io::Error::other(format!(
+            "the board link answered {}",
+            String::from_utf8_lossy(line)
+        )));
+    }
+    Ok(response.len())
 }
 
 /// Connects to a room and waits for its welcome (Bothy: after sending `join` as `token`, or a
@@ -264,6 +297,9 @@ async fn connect_joined(
         let welcome = reader
             .until_text(br#"{"type":"welcome""#, read_welcome)
             .await?;
+        if let Some(url) = &welcome.board_url {
+            fetch_board(addr, url).await?;
+        }
         Ok((reader, writer, welcome))
     };
     tokio::time::timeout(CONNECT_TIMEOUT, work)
@@ -1081,22 +1117,32 @@ async fn join_storm(a: JoinArgs) -> Result<(), String> {
                 .send_text(join.as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;
-            let size = tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                reader.until_text(br#"{"type":"welcome""#, |p| p.len()),
-            )
-            .await
-            .map_err(|_| "no welcome in time".to_owned())?
-            .map_err(|e| e.to_string())?;
-            Ok::<_, String>((mono_ns() - sent, size, reader, writer))
+            let welcomed = async {
+                let (size, url) = reader
+                    .until_text(br#"{"type":"welcome""#, |p| (p.len(), board_url(p)))
+                    .await?;
+                let message = mono_ns() - sent;
+                let board = match url {
+                    Some(url) => fetch_board(addr, &url).await?,
+                    None => 0,
+                };
+                Ok::<_, io::Error>((message, size + board))
+            };
+            let (message, size) = tokio::time::timeout(CONNECT_TIMEOUT, welcomed)
+                .await
+                .map_err(|_| "no welcome (and board) in time".to_owned())?
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((mono_ns() - sent, message, size, reader, writer))
         }));
     }
     let mut latencies = Vec::with_capacity(a.clients);
+    let mut message_latencies = Vec::with_capacity(a.clients);
     let mut sizes = Vec::with_capacity(a.clients);
     let mut held = Vec::with_capacity(a.clients);
     for task in tasks {
-        let (latency, size, r, w) = task.await.map_err(|e| e.to_string())??;
+        let (latency, message, size, r, w) = task.await.map_err(|e| e.to_string())??;
         latencies.push(latency);
+        message_latencies.push(message);
         sizes.push(size as u64);
         held.push((r, w));
     }
@@ -1108,7 +1154,10 @@ async fn join_storm(a: JoinArgs) -> Result<(), String> {
         "room": room,
         "notes": a.notes,
         "clients": a.clients,
+        // Join sent → the board in hand: the welcome read and, if it came as a link, the board
+        // fetched. `welcome_message`: join sent → the welcome message read.
         "welcome": latency_summary(&mut latencies),
+        "welcome_message": latency_summary(&mut message_latencies),
         "welcome_bytes_mean": sizes.iter().sum::<u64>() as f64 / sizes.len().max(1) as f64,
         "welcome_bytes_max": sizes.iter().max(),
         "server_rss_peak_kib": server.hwm_kib,
