@@ -1145,10 +1145,7 @@ async fn fetch_board(
     let takes_gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| {
-            v.split(',')
-                .any(|c| c.trim() == "gzip" || c.trim().starts_with("gzip;") && !c.contains("q=0"))
-        });
+        .is_none_or(accepts_gzip);
     let no_store = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let json = (
         header::CONTENT_TYPE,
@@ -1165,6 +1162,18 @@ async fn fetch_board(
     };
     let gzip_encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     ([json, no_store, gzip_encoding], gzip).into_response()
+}
+
+/// Whether an `Accept-Encoding` value allows gzip: listed (or `*`) without `q=0`.
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let q = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.parse::<f32>().ok());
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && q.is_some_and(|q| q > 0.0)
+    })
 }
 
 async fn room_qr(
@@ -1339,7 +1348,31 @@ async fn purge_event(
 
 #[cfg(test)]
 mod tests {
-    use super::valid_host;
+    use super::{accepts_gzip, valid_host};
+
+    #[test]
+    fn gzip_is_sent_only_where_accept_encoding_allows_it() {
+        for yes in [
+            "gzip",
+            "gzip, deflate, br, zstd",
+            "br;q=1.0, GZIP;q=0.5",
+            "*",
+            "identity, *;q=0.1",
+        ] {
+            assert!(accepts_gzip(yes), "{yes}");
+        }
+        for no in [
+            "identity",
+            "br",
+            "gzip;q=0",
+            "gzip; q=0.0",
+            "gzip;q=x",
+            "gzipped",
+            "",
+        ] {
+            assert!(!accepts_gzip(no), "{no}");
+        }
+    }
 
     #[test]
     fn only_plain_hosts_go_into_links() {
