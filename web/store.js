@@ -94,7 +94,8 @@ export class Store {
     }
     // Without a board, the changes missed since `this.seq` follow as `applied` messages.
     for (const id of msg.mine) this.mine.add(id);
-    this.setVotes(msg.my_votes, msg.seq);
+    // `mine_seq`: the board is a moment older than these (the changes since follow).
+    this.setVotes(msg.my_votes, msg.mine_seq ?? msg.seq);
     this.presence = msg.presence;
     this.readOnly = msg.read_only;
   }

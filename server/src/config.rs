@@ -199,6 +199,7 @@ impl ServeArgs {
             data_dir: self.data_dir.clone(),
             max_message_bytes: self.max_message_bytes,
             inline_board_max: self.inline_board_max_bytes,
+            share_board_for: crate::room::SHARE_FOR,
             queue_len: self.queue_len.max(4),
             join_timeout: Duration::from_secs(self.join_timeout_secs),
             write_timeout: Duration::from_secs(self.write_timeout_secs),

@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// Boards longer than this (bytes of JSON) go to joiners as a link, not in the welcome.
     pub inline_board_max: usize,
+    /// How long such a board, once made, is shared by later joiners (`room::SHARE_FOR`; not a
+    /// flag: a test lengthens it to see the sharing without a race).
+    pub share_board_for: Duration,
     pub queue_len: usize,
     pub join_timeout: Duration,
     pub write_timeout: Duration,
@@ -137,6 +140,7 @@ pub async fn serve(
         RoomConfig {
             limits: config.limits.clone(),
             inline_board_max: config.inline_board_max,
+            share_board_for: config.share_board_for,
             tickets: Arc::new(tickets::BoardTickets::default()),
             compact_every: config.compact_every,
             metrics: metrics::Metrics::new(),

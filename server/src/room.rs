@@ -39,6 +39,10 @@ const COMMAND_QUEUE: usize = 1024;
 /// once, one message per member per interval instead of one per member per arrival.
 const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 
+/// How long a big board, once serialised (and gzipped), is given to joiners after the room has
+/// changed, with the changes since following the welcome (`RoomConfig::share_board_for`).
+pub const SHARE_FOR: Duration = Duration::from_secs(1);
+
 /// A connection's id, unique within the server process.
 pub type ConnId = u64;
 
@@ -63,6 +67,8 @@ pub struct RoomConfig {
     pub inline_board_max: usize,
     /// The links to boards not yet fetched, shared with the HTTP handler that serves them.
     pub tickets: Arc<BoardTickets>,
+    /// How long a big board once serialised is shared by later joiners ([`SHARE_FOR`]).
+    pub share_board_for: Duration,
     /// Compact the journal into a snapshot after this many records.
     pub compact_every: usize,
     /// The server's counters for `/metrics`, shared by every room.
@@ -253,10 +259,11 @@ pub struct RoomActor {
     /// The board with only saved (confirmed) operations: what new members are shown.
     confirmed: Board,
     confirmed_seq: u64,
-    /// The confirmed board as facilitators see it, serialised once per change.
+    /// The confirmed board as facilitators see it, serialised at most once per change; kept
+    /// after later changes, for joiners sent a board by link (see `shared_version`).
     facilitator_json: Option<Arc<BoardVersion>>,
     /// The confirmed board as a participant sees it when no note is private (then every
-    /// participant sees the same), serialised once per change.
+    /// participant sees the same), likewise.
     participant_json: Option<Arc<BoardVersion>>,
     /// The last applied messages and who was told, for members catching up after a reconnect.
     ring: VecDeque<RingEntry>,
@@ -469,8 +476,6 @@ impl RoomActor {
                 // so they leave the disk.
                 self.compact_soon = true;
             }
-            self.facilitator_json = None;
-            self.participant_json = None;
             match &op.delivery {
                 Delivery::Everyone => self.broadcast(&op.message),
                 Delivery::Restricted(people) => {
@@ -712,7 +717,7 @@ impl RoomActor {
             kick: Some(req.kick),
             presence_told: Headcount::default(),
         };
-        let catch_up = self.catch_up(&member, req.last_seq);
+        let mut catch_up = self.catch_up(&member, req.last_seq);
         let mine: Vec<NoteId> = self.confirmed.notes_owned_by(&member.actor);
         let my_votes = self.confirmed.votes_of(&member.actor);
         let before = self.headcount(None);
@@ -722,20 +727,23 @@ impl RoomActor {
             let board: Option<Arc<BoardVersion>> = match (&catch_up, member.role) {
                 (Some(_), _) => None,
                 (None, Role::Participant) if self.confirmed.has_private_notes() => {
-                    Some(BoardVersion::new(view_json(
-                        &self.confirmed,
-                        Viewer::Participant(&member.actor),
-                    )))
+                    Some(BoardVersion::new(
+                        view_json(&self.confirmed, Viewer::Participant(&member.actor)),
+                        self.confirmed_seq,
+                    ))
                 }
-                (None, role) => {
-                    self.ensure_board_json(role);
-                    if role == Role::Participant {
-                        self.participant_json.clone()
-                    } else {
-                        self.facilitator_json.clone()
+                (None, role) => match self.shared_version(&member) {
+                    Some((version, since)) => {
+                        catch_up = Some(since);
+                        Some(version)
                     }
-                }
+                    None => {
+                        self.ensure_board_json(role);
+                        self.board_json(role).cloned()
+                    }
+                },
             };
+            let seq = board.as_ref().map_or(self.confirmed_seq, |b| b.seq);
             // A big board goes as a one-time link to a download, gzipped once for everyone.
             let board_url = board
                 .as_ref()
@@ -749,9 +757,10 @@ impl RoomActor {
                 kind: WelcomeTag::Welcome,
                 version: protocol::PROTOCOL_VERSION,
                 room: self.room.as_str(),
-                seq: self.confirmed_seq,
+                seq,
                 board,
                 board_url: board_url.as_deref(),
+                mine_seq: (seq < self.confirmed_seq).then_some(self.confirmed_seq),
                 mine: &mine,
                 my_votes: &my_votes,
                 presence: presence.people,
@@ -810,19 +819,42 @@ impl RoomActor {
 
     /// Serialises the confirmed board as this role sees it, if it changed since last time.
     fn ensure_board_json(&mut self, role: Role) {
-        if role == Role::Participant {
-            if self.participant_json.is_none() {
-                self.participant_json = Some(BoardVersion::new(view_json(
-                    &self.confirmed,
-                    Viewer::Anyone,
-                )));
-            }
-        } else if self.facilitator_json.is_none() {
-            self.facilitator_json = Some(BoardVersion::new(view_json(
-                &self.confirmed,
-                Viewer::Facilitator,
-            )));
+        let seq = self.confirmed_seq;
+        if self.board_json(role).is_some_and(|b| b.seq == seq) {
+            return;
         }
+        if role == Role::Participant {
+            let json = view_json(&self.confirmed, Viewer::Anyone);
+            self.participant_json = Some(BoardVersion::new(json, seq));
+        } else {
+            let json = view_json(&self.confirmed, Viewer::Facilitator);
+            self.facilitator_json = Some(BoardVersion::new(json, seq));
+        }
+    }
+
+    /// The last board serialised for this role, current or not.
+    fn board_json(&self, role: Role) -> Option<&Arc<BoardVersion>> {
+        if role == Role::Participant {
+            self.participant_json.as_ref()
+        } else {
+            self.facilitator_json.as_ref()
+        }
+    }
+
+    /// A board version a joiner may share with those who joined just before, and the changes
+    /// since it: only for a board that goes by link (a big one), made less than
+    /// `share_board_for` ago, with every change since still in the ring. Then a crowd joining a busy room costs
+    /// one serialisation and one gzip a second, not one per joiner.
+    fn shared_version(&self, member: &Member) -> Option<(Arc<BoardVersion>, Vec<Utf8Bytes>)> {
+        let version = self.board_json(member.role)?;
+        if version.seq == self.confirmed_seq
+            || version.made.elapsed() > self.config.share_board_for
+            || version.json().get().len() <= self.config.inline_board_max
+        {
+            return None;
+        }
+        let since = self.catch_up(member, Some(version.seq))?;
+        Some((version.clone(), since))
     }
 
     fn op(&mut self, conn: ConnId, op_id: OpId, op: Op) {

@@ -25,13 +25,19 @@ pub const TICKET_TTL: Duration = Duration::from_secs(60);
 pub struct BoardVersion {
     json: Box<RawValue>,
     gzip: OnceLock<Bytes>,
+    /// The room's sequence number the board is at.
+    pub seq: u64,
+    /// When it was serialised.
+    pub made: Instant,
 }
 
 impl BoardVersion {
-    pub fn new(json: Box<RawValue>) -> Arc<Self> {
+    pub fn new(json: Box<RawValue>, seq: u64) -> Arc<Self> {
         Arc::new(Self {
             json,
             gzip: OnceLock::new(),
+            seq,
+            made: Instant::now(),
         })
     }
 
@@ -90,7 +96,7 @@ mod tests {
     use std::io::Read;
 
     fn version(text: &str) -> Arc<BoardVersion> {
-        BoardVersion::new(RawValue::from_string(text.to_owned()).unwrap())
+        BoardVersion::new(RawValue::from_string(text.to_owned()).unwrap(), 1)
     }
 
     #[test]

@@ -191,6 +191,10 @@ pub struct Welcome {
     /// the welcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board_url: Option<String>,
+    /// Set when `mine` and `my_votes` are as of a later `seq` than the linked board's (the
+    /// board is one made moments ago for others joining too, and the changes since it follow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mine_seq: Option<u64>,
     /// Ids of the notes this person wrote (they may edit and delete them).
     pub mine: Vec<NoteId>,
     /// This person's dots: `[note id, dots]` pairs.
@@ -254,6 +258,8 @@ pub struct WelcomeOut<'a> {
     pub board: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub board_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mine_seq: Option<u64>,
     pub mine: &'a [NoteId],
     pub my_votes: &'a [(NoteId, u32)],
     pub presence: u32,

@@ -396,6 +396,8 @@ async fn a_big_board_comes_whole_from_a_one_time_link_gzipped() {
     let server = TestServer::start_with(|c| {
         c.limits.note_text_chars = 2000;
         c.limits.notes_per_room = 300;
+        // Joiners share a board made in the last hour (1 s by default), so C below shares B's.
+        c.share_board_for = std::time::Duration::from_secs(3600);
     })
     .await;
     let room = server.create_room("Long answers").await;
@@ -465,16 +467,20 @@ async fn a_big_board_comes_whole_from_a_one_time_link_gzipped() {
     let guessed = bothy_tests::http::get(server.addr, "/api/boards/0123456789abcdef").await;
     assert_eq!(guessed.status, 404);
 
-    // A client that cannot take gzip gets the same board plain.
+    // C joins after the change: it is given the board B got (made once, gzipped once), with
+    // `mine_seq` saying its own notes and dots are as of now, and the change follows at once.
+    // A client that cannot take gzip gets that board plain.
     let mut c = server.client(&room).await;
     c.send_join(None).await;
-    let ServerMessage::Welcome(w) = c.recv().await else {
+    let ServerMessage::Welcome(wc) = c.recv().await else {
         panic!("expected a welcome");
     };
+    assert_eq!(wc.seq, w.seq, "the same board version as B's");
+    assert_eq!(wc.mine_seq, Some(w.seq + 1));
     let plain = bothy_tests::http::request(
         server.addr,
         "GET",
-        w.board_url.as_deref().unwrap(),
+        wc.board_url.as_deref().unwrap(),
         None,
         &[("Accept-Encoding", "identity")],
     )
@@ -482,7 +488,11 @@ async fn a_big_board_comes_whole_from_a_one_time_link_gzipped() {
     assert_eq!(plain.status, 200);
     assert_eq!(plain.header("content-encoding"), None);
     let board: bothy_shared::view::BoardView = serde_json::from_str(&plain.body).unwrap();
-    assert_eq!(board.notes.len(), 300);
+    assert_eq!(board.notes.len(), 299);
+    match c.recv().await {
+        ServerMessage::Applied(x) => assert_eq!(x.seq, w.seq + 1),
+        other => panic!("expected the change since the board, got {other:?}"),
+    }
 }
 
 #[tokio::test]
