@@ -117,6 +117,25 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Connections the kernel may hold for Bothy before it accepts them (the system's
+/// `net.core.somaxconn` caps it). Tokio's `TcpListener::bind` asks for 128: a hall reconnecting
+/// at once, or a few hundred sockets from one address, overflowed that, and every connection
+/// the kernel dropped waited a second to try again (SYN retransmission).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a [`LISTEN_BACKLOG`]-deep queue of connections not yet accepted.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server may listen again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves until `shutdown` is cancelled, then closes every socket with 1001, saves every room
 /// and returns (waiting at most `shutdown_timeout`).
 pub async fn serve(
@@ -307,3 +326,45 @@ fn limit_unsent(_tcp: &tokio::net::TcpStream) {}
 const MAX_REQUEST_HEAD_BYTES: usize = 16 * 1024;
 /// Most request headers accepted.
 const MAX_REQUEST_HEADERS: usize = 64;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// The kernel's accept queue for Bothy's listener: on a listening socket, Linux reports its
+    /// limit in `tcp_info.tcpi_sacked`.
+    fn accept_queue_limit(listener: &TcpListener) -> u32 {
+        // SAFETY: a zeroed tcp_info is valid.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: a valid socket, and the kernel writes at most `len` bytes into `info`.
+        let rc = unsafe {
+            libc::getsockopt(
+                listener.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+        info.tcpi_sacked
+    }
+
+    #[tokio::test]
+    async fn the_listener_queues_as_many_connections_as_the_system_allows_up_to_4096() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("somaxconn is readable")
+            .trim()
+            .parse()
+            .expect("somaxconn is a number");
+        let listener = listen(([127, 0, 0, 1], 0).into()).expect("listens");
+        assert_eq!(accept_queue_limit(&listener), LISTEN_BACKLOG.min(somaxconn));
+        // What this replaced: tokio's `bind` queues 128, which a hall reconnecting overflows.
+        let tokio_default = TcpListener::bind("127.0.0.1:0").await.expect("listens");
+        assert!(
+            accept_queue_limit(&tokio_default) < accept_queue_limit(&listener) || somaxconn <= 128
+        );
+    }
+}

@@ -95,8 +95,7 @@ fn report(args: &ReportArgs) -> std::process::ExitCode {
 
 async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.to_config();
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
+    let listener = bothy_server::listen(args.bind)
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to find the port.

@@ -72,9 +72,7 @@ impl TestServer {
             ..ServerConfig::default()
         };
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = bothy_server::listen(([127, 0, 0, 1], 0).into()).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

@@ -68,7 +68,8 @@ impl Room {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    // The same accept queue as Bothy's, so a burst of connections meets the same kernel.
+    let listener = bothy_server::listen(args.bind)?;
     // The same line as Bothy's, so the benchmark finds the port the same way.
     println!(
         "Relay is running. Open http://{}/ in your browser.",
