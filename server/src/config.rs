@@ -128,6 +128,27 @@ pub struct ServeArgs {
     )]
     pub new_connections_per_ip_burst: u32,
 
+    /// New TCP connections (page loads, sockets, downloads) one IP address may have handled per
+    /// second after a burst (below); the rest wait their turn, so a crowd of connections from
+    /// one address cannot crowd out the rooms' changes.
+    #[arg(
+        long,
+        env = "BOTHY_ACCEPTS_PER_IP_PER_SECOND",
+        default_value_t = 200.0,
+        value_parser = parse_rate
+    )]
+    pub accepts_per_ip_per_second: f64,
+
+    /// New TCP connections one IP address may have handled at once (a whole hall loading its
+    /// pages together fits).
+    #[arg(long, env = "BOTHY_ACCEPTS_PER_IP_BURST", default_value_t = 200)]
+    pub accepts_per_ip_burst: u32,
+
+    /// New TCP connections from one IP address that may wait their turn; more are answered
+    /// HTTP 429 at once.
+    #[arg(long, env = "BOTHY_ACCEPTS_WAITING_PER_IP", default_value_t = 1000)]
+    pub accepts_waiting_per_ip: usize,
+
     /// Wrong join codes or facilitator links one IP address may try per minute; past that it
     /// must wait, so codes cannot be found by trying them all.
     #[arg(
@@ -213,6 +234,9 @@ impl ServeArgs {
             max_connections_per_ip: self.max_connections_per_ip.max(1),
             new_connections_per_ip_per_second: self.new_connections_per_ip_per_second.max(1),
             new_connections_per_ip_burst: self.new_connections_per_ip_burst.max(1),
+            accepts_per_ip_per_second: self.accepts_per_ip_per_second,
+            accepts_per_ip_burst: self.accepts_per_ip_burst.max(1),
+            accepts_waiting_per_ip: self.accepts_waiting_per_ip,
             wrong_guesses_per_ip_per_minute: self.wrong_guesses_per_ip_per_minute.max(1),
             trusted_proxies: self.trusted_proxies.clone(),
             allowed_origins: self.allowed_origins.clone(),
@@ -223,6 +247,14 @@ impl ServeArgs {
             snapshot_every: Duration::from_secs(self.snapshot_every_secs.max(1)),
             retention_sweep: Duration::from_secs(self.retention_sweep_secs.max(1)),
         }
+    }
+}
+
+/// A number of connections a second: more than zero, and finite.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("must be a number of connections a second, more than 0, like 200 or 0.5".into()),
     }
 }
 

@@ -81,7 +81,7 @@ const GUESS_WINDOW: Duration = Duration::from_secs(60);
 
 /// The key addresses are counted by: an IPv6 client can choose among the 2^64 addresses of its
 /// network, so it is counted as that network.
-fn counted_as(ip: IpAddr) -> IpAddr {
+pub(crate) fn counted_as(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -50,7 +50,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let guesses = axum::middleware::from_fn_with_state(state.guard.clone(), limit_guesses);
     let bodies = axum::middleware::from_fn_with_state(state.body_timeout, read_body_in_time);
-    Router::new()
+    let app = Router::new()
         .route(
             "/",
             get(|h: HeaderMap| async move { web::asset("index.html", &h) }),
@@ -96,20 +96,41 @@ pub fn router(state: AppState) -> Router {
         .layer(guesses)
         .layer(bodies)
         .layer(DefaultBodyLimit::max(BODY_BYTES))
-        .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .with_state(state)
+        .layer(CompressionLayer::new());
+    with_security_headers(app).with_state(state)
+}
+
+/// The headers every response carries.
+fn with_security_headers<S: Clone + Send + Sync + 'static>(app: Router<S>) -> Router<S> {
+    app.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+}
+
+/// What a connection gets when too many from its address are already waiting their turn
+/// ([`crate::pacing`]): 429 to any request, then the connection is closed. Nothing else is
+/// looked at, so the answer costs little.
+pub fn too_many_waiting() -> Router {
+    let refuse = || async {
+        let mut response = api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            crate::guard::Refusal::TooFast.message(),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
+    with_security_headers(Router::new().fallback(refuse))
 }
 
 /// Largest request body, but for a restore.

@@ -24,6 +24,7 @@ pub mod events;
 pub mod guard;
 pub mod http;
 pub mod metrics;
+pub mod pacing;
 pub mod registry;
 pub mod report;
 pub mod retention;
@@ -82,6 +83,11 @@ pub struct ServerConfig {
     /// New WebSocket connections one address may open per second, and the burst above that.
     pub new_connections_per_ip_per_second: u32,
     pub new_connections_per_ip_burst: u32,
+    /// New TCP connections one address may have handled per second, and at once; past those
+    /// they wait their turn, up to `accepts_waiting_per_ip` of them (see [`pacing`]).
+    pub accepts_per_ip_per_second: f64,
+    pub accepts_per_ip_burst: u32,
+    pub accepts_waiting_per_ip: usize,
     /// Wrong join codes or facilitator secrets one address may send per minute.
     pub wrong_guesses_per_ip_per_minute: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -253,6 +259,18 @@ async fn accept_loop(
         .header_read_timeout(config.header_timeout)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES)
         .max_headers(MAX_REQUEST_HEADERS);
+    let pacer = pacing::Pacer::new(pacing::PacingConfig {
+        per_second: config.accepts_per_ip_per_second,
+        burst: config.accepts_per_ip_burst,
+        max_waiting: config.accepts_waiting_per_ip,
+        trusted_proxies: config.trusted_proxies.clone(),
+    });
+    tracker.spawn(
+        pacer
+            .clone()
+            .run_sweeper(Duration::from_secs(60), shutdown.clone()),
+    );
+    let too_many_waiting = http::too_many_waiting();
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -266,32 +284,54 @@ async fn accept_loop(
                 }
             },
         };
-        // Small messages must go out at once, not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-        limit_unsent(&tcp);
-        let app = app.clone();
-        let service = hyper::service::service_fn(
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(request)
-            },
-        );
-        let connection = http1
-            .serve_connection(TokioIo::new(tcp), service)
-            .with_upgrades();
+        let turn = pacer.turn(peer.ip());
+        let app = match turn {
+            pacing::Turn::Refuse => too_many_waiting.clone(),
+            _ => app.clone(),
+        };
+        let http1 = http1.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    // Finish the request in flight, then close; upgraded sockets have their own
-                    // shutdown (close code 1001).
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            if let pacing::Turn::Later(waiting) = turn {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(waiting.at().into()) => {}
+                    _ = shutdown.cancelled() => return,
                 }
             }
+            serve_connection(tcp, peer, app, &http1, &shutdown).await;
         });
+    }
+}
+
+/// Serves one HTTP connection (and the WebSocket it may become) until it ends or the server
+/// shuts down.
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    app: Router,
+    http1: &hyper::server::conn::http1::Builder,
+    shutdown: &CancellationToken,
+) {
+    // Small messages must go out at once, not wait for Nagle's algorithm.
+    let _ = tcp.set_nodelay(true);
+    limit_unsent(&tcp);
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+    let connection = http1
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = shutdown.cancelled() => {
+            // Finish the request in flight, then close; upgraded sockets have their own
+            // shutdown (close code 1001).
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
     }
 }
 

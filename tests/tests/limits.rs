@@ -385,3 +385,93 @@ async fn look_up_code(server: &TestServer, code: &str, headers: &[(&str, &str)])
     )
     .await
 }
+
+/// A connection from `source` that has sent `GET path` and closes after the answer.
+async fn request_from(server: &TestServer, source: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    let mut tcp = socket.connect(server.addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    tcp
+}
+
+/// Everything the server answers on `tcp` before it closes it.
+async fn answer(mut tcp: tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut raw = Vec::new();
+    tokio::time::timeout(bothy_tests::DEADLINE, tcp.read_to_end(&mut raw))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+#[tokio::test]
+async fn connections_past_an_addresss_burst_wait_their_turn_and_past_that_are_refused() {
+    let server = TestServer::start_with(|c| {
+        // One an hour after the burst: a connection that waits does not get its turn here.
+        c.accepts_per_ip_per_second = 1.0 / 3600.0;
+        c.accepts_per_ip_burst = 3;
+        c.accepts_waiting_per_ip = 2;
+    })
+    .await;
+    let hall = "127.0.0.5";
+    for _ in 0..3 {
+        let reply = answer(request_from(&server, hall, "/healthz").await).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    // Past the burst, two connections wait their turn, unanswered...
+    let waiting = [
+        request_from(&server, hall, "/healthz").await,
+        request_from(&server, hall, "/healthz").await,
+    ];
+    // ...and the next is answered 429 at once, with a plain message and the usual headers.
+    let reply = answer(request_from(&server, hall, "/healthz").await).await;
+    assert!(reply.starts_with("HTTP/1.1 429"), "{reply}");
+    let lower = reply.to_ascii_lowercase();
+    assert!(lower.contains("content-security-policy: default-src 'self'"));
+    assert!(lower.contains("x-content-type-options: nosniff"));
+    assert!(lower.contains("connection: close"));
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(body).expect("a JSON error");
+    assert_eq!(
+        json["error"],
+        "Too many new connections from your network just now. Try again in a few seconds."
+    );
+    // The two accepted before it are still open and unanswered: waiting, not refused.
+    for tcp in &waiting {
+        let mut byte = [0u8; 1];
+        let read = tcp.try_read(&mut byte);
+        assert!(
+            matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a waiting connection has no answer and is not closed: {read:?}"
+        );
+    }
+    // Another address is not held back.
+    let reply = answer(request_from(&server, "127.0.0.6", "/healthz").await).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[tokio::test]
+async fn connections_from_a_trusted_proxy_are_not_paced() {
+    let server = behind_proxy(|c| {
+        c.accepts_per_ip_per_second = 1.0 / 3600.0;
+        c.accepts_per_ip_burst = 1;
+        c.accepts_waiting_per_ip = 0;
+    })
+    .await;
+    // The proxy is 127.0.0.1: five connections at once, each answered.
+    for _ in 0..5 {
+        let reply = answer(request_from(&server, "127.0.0.1", "/healthz").await).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    // Any other address gets its burst of one, then (with no room to wait) 429.
+    let first = answer(request_from(&server, "127.0.0.7", "/healthz").await).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    let second = answer(request_from(&server, "127.0.0.7", "/healthz").await).await;
+    assert!(second.starts_with("HTTP/1.1 429"), "{second}");
+}
