@@ -139,9 +139,9 @@ pub struct ServeArgs {
     )]
     pub accepts_per_ip_per_second: f64,
 
-    /// New TCP connections one IP address may have handled at once (a whole hall loading its
-    /// pages together fits).
-    #[arg(long, env = "BOTHY_ACCEPTS_PER_IP_BURST", default_value_t = 200)]
+    /// New TCP connections one IP address may have handled at once (a hall's sockets
+    /// reconnecting together fit).
+    #[arg(long, env = "BOTHY_ACCEPTS_PER_IP_BURST", default_value_t = 100)]
     pub accepts_per_ip_burst: u32,
 
     /// New TCP connections from one IP address that may wait their turn; more are answered

@@ -6,7 +6,8 @@
 //! was under a tenth of a second of CPU. So each address may have a burst of connections
 //! handled at once and then a steady number a second; the rest wait their turn, each with its
 //! own start time (no thundering herd of waiters), and past a number waiting they are refused
-//! at once. A whole hall loading its pages together fits in the burst.
+//! at once. A hall's sockets reconnecting together fit in the burst (100 by default); a hall
+//! loading its pages at the same moment waits a second or so for some of them.
 //!
 //! Like HAProxy's `rate-limit sessions`, but per address. (governor, used for the other limits,
 //! answers "now or not": it has no way to hand out turns in the future.) The schedule is the

@@ -581,6 +581,10 @@ fn run_join(ctx: &Ctx, clients: usize, notes: u64) -> Result<Value, String> {
         &notes.to_string(),
         "--source-net",
         &ctx.next_net(),
+        // Each joiner opens two connections (its socket and its board's download), and Bothy
+        // handles 100 new connections from one address at once: 50 joiners to an address.
+        "--per-source",
+        "50",
     ]
     .map(String::from)
     .to_vec();

@@ -874,7 +874,8 @@ async fn slow_reader(
             .until_text(br#"{"type":"welcome""#, super::board_url)
             .await?;
         if let Some(url) = url {
-            super::fetch_board(addr, &url).await?; // as its page did, before it stopped reading
+            // As its page did, before it stopped reading.
+            super::fetch_board(addr, &url, Some(source)).await?;
         }
         Ok::<_, std::io::Error>((reader, writer))
     };
@@ -1064,7 +1065,9 @@ async fn open_sockets(
                                     })
                                     .await?;
                                 let board = match url {
-                                    Some(url) => super::fetch_board(addr, &url).await?,
+                                    Some(url) => {
+                                        super::fetch_board(addr, &url, Some(source)).await?
+                                    }
                                     None => 0,
                                 };
                                 Ok::<_, std::io::Error>(size + board)

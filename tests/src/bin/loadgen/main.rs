@@ -258,9 +258,15 @@ fn board_url(welcome: &[u8]) -> Option<String> {
 
 /// Fetches a board sent as a link, gzipped, as a browser does (which then also unzips and
 /// parses it, on its own machine); returns the bytes received.
-async fn fetch_board(addr: SocketAddr, url: &str) -> io::Result<usize> {
+async fn fetch_board(addr: SocketAddr, url: &str, source: Option<IpAddr>) -> io::Result<usize> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    // From the joiner's own address, as its page would: the server paces new connections per
+    // address.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let mut s = socket.connect(addr).await?;
     let request = format!(
         "GET {url} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
     );
@@ -298,7 +304,7 @@ async fn connect_joined(
             .until_text(br#"{"type":"welcome""#, read_welcome)
             .await?;
         if let Some(url) = &welcome.board_url {
-            fetch_board(addr, url).await?;
+            fetch_board(addr, url, source).await?;
         }
         Ok((reader, writer, welcome))
     };
@@ -1123,7 +1129,7 @@ async fn join_storm(a: JoinArgs) -> Result<(), String> {
                     .await?;
                 let message = mono_ns() - sent;
                 let board = match url {
-                    Some(url) => fetch_board(addr, &url).await?,
+                    Some(url) => fetch_board(addr, &url, source).await?,
                     None => 0,
                 };
                 Ok::<_, io::Error>((message, size + board))
