@@ -160,6 +160,7 @@ pub async fn serve(
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))??;
     let tracker = TaskTracker::new();
+    let metrics = metrics::Metrics::new();
     let registry = Registry::new(
         storage,
         RoomConfig {
@@ -168,7 +169,7 @@ pub async fn serve(
             share_board_for: config.share_board_for,
             tickets: Arc::new(tickets::BoardTickets::default()),
             compact_every: config.compact_every,
-            metrics: metrics::Metrics::new(),
+            metrics: metrics.clone(),
         },
         tracker.clone(),
         shutdown.clone(),
@@ -219,7 +220,7 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let app = http::router(state);
-    accept_loop(listener, app, &config, &tracker, &shutdown).await;
+    accept_loop(listener, app, &config, &metrics, &tracker, &shutdown).await;
     // Every HTTP connection, WebSocket and room is tracked; wait for them to finish.
     tracker.close();
     let stopped = tokio::time::timeout(config.shutdown_timeout, tracker.wait()).await;
@@ -250,6 +251,7 @@ async fn accept_loop(
     listener: TcpListener,
     app: Router,
     config: &ServerConfig,
+    metrics: &metrics::Metrics,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
@@ -286,8 +288,15 @@ async fn accept_loop(
         };
         let turn = pacer.turn(peer.ip());
         let app = match turn {
-            pacing::Turn::Refuse => too_many_waiting.clone(),
-            _ => app.clone(),
+            pacing::Turn::Now => app.clone(),
+            pacing::Turn::Later(_) => {
+                metrics.connection_paced();
+                app.clone()
+            }
+            pacing::Turn::Refuse => {
+                metrics.connection_refused_at_accept();
+                too_many_waiting.clone()
+            }
         };
         let http1 = http1.clone();
         let shutdown = shutdown.clone();

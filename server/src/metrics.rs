@@ -41,6 +41,10 @@ pub struct Metrics {
     fanout_messages: AtomicU64,
     /// Members closed with 4008 because their outgoing queue was full.
     slow_members_closed: AtomicU64,
+    /// New TCP connections that waited their turn (pacing per address).
+    connections_paced: AtomicU64,
+    /// New TCP connections answered 429 at once: too many from their address were waiting.
+    connections_refused_at_accept: AtomicU64,
     /// Time to write and `fdatasync` one journal batch.
     pub journal_fsync: Histogram<20>,
     /// Operations saved by one fsync (group commit).
@@ -58,6 +62,8 @@ impl Default for Metrics {
             ops_rejected: AtomicU64::new(0),
             fanout_messages: AtomicU64::new(0),
             slow_members_closed: AtomicU64::new(0),
+            connections_paced: AtomicU64::new(0),
+            connections_refused_at_accept: AtomicU64::new(0),
             journal_fsync: Histogram::new(LATENCY_BUCKETS),
             journal_batch_ops: Histogram::new(BATCH_BUCKETS),
             apply_to_broadcast: Histogram::new(LATENCY_BUCKETS),
@@ -106,6 +112,17 @@ impl Metrics {
         self.slow_members_closed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A new TCP connection waits its turn.
+    pub fn connection_paced(&self) {
+        self.connections_paced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new TCP connection is answered 429 at once (too many from its address waiting).
+    pub fn connection_refused_at_accept(&self) {
+        self.connections_refused_at_accept
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The text exposition, with the room counts taken by the caller.
     pub fn render(&self, rooms_open: usize, rooms_read_only: usize) -> String {
         let mut out = String::with_capacity(4096);
@@ -151,6 +168,18 @@ impl Metrics {
             "bothy_slow_members_closed_total",
             "Connections closed with 4008 because their outgoing queue was full.",
             get(&self.slow_members_closed),
+        );
+        counter(
+            &mut out,
+            "bothy_connections_paced_total",
+            "New TCP connections that waited their turn: their address was past its burst.",
+            get(&self.connections_paced),
+        );
+        counter(
+            &mut out,
+            "bothy_connections_refused_at_accept_total",
+            "New TCP connections answered 429 at once: too many from their address were waiting.",
+            get(&self.connections_refused_at_accept),
         );
         self.journal_fsync.render(
             &mut out,

@@ -451,9 +451,17 @@ async fn connections_past_an_addresss_burst_wait_their_turn_and_past_that_are_re
             "a waiting connection has no answer and is not closed: {read:?}"
         );
     }
-    // Another address is not held back.
-    let reply = answer(request_from(&server, "127.0.0.6", "/healthz").await).await;
+    // Another address is not held back, and the server counts what it did.
+    let reply = answer(request_from(&server, "127.0.0.6", "/metrics").await).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply.contains("\nbothy_connections_paced_total 2\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("\nbothy_connections_refused_at_accept_total 1\n"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
