@@ -11,12 +11,14 @@
 //! - [`retention`]: each event's retention period, the expiry sweep, and purging an event
 //!   (from the API, the sweep or `bothy purge`).
 //! - [`metrics`]: counters and histograms for `GET /metrics` (Prometheus text format).
+//! - [`pacing`]: new TCP connections per client address, paced before any HTTP is read.
 //! - [`room`]: the task that owns one room: board, sequence, members, journal batches, fan-out.
 //! - [`storage`]: the data directory: snapshots, journals, recovery. The only code that does
 //!   file I/O.
 //! - [`web`]: the embedded browser client.
 //!
-//! [`serve`] runs the whole server on a listener until a shutdown token is cancelled.
+//! [`listen`] opens the listener (with a deep accept queue); [`serve`] runs the whole server on
+//! it until a shutdown token is cancelled.
 
 pub mod config;
 pub mod connection;
