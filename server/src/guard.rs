@@ -211,18 +211,6 @@ impl Guard {
         self.wrong_guesses
             .retain(|_, w| w.start.elapsed() < GUESS_WINDOW);
     }
-
-    /// Forgets idle addresses every `every` until `shutdown`.
-    pub async fn run_sweeper(self, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => self.forget_idle(),
-            }
-        }
-    }
 }
 
 /// One open connection counted against its address; released on drop.

@@ -204,12 +204,10 @@ pub async fn serve(
         body_timeout: config.body_timeout,
     };
     // Addresses seen once are forgotten after a minute of quiet.
-    tracker.spawn(
-        state
-            .guard
-            .clone()
-            .run_sweeper(std::time::Duration::from_secs(60), shutdown.clone()),
-    );
+    let guard = state.guard.clone();
+    tracker.spawn(sweep_every(SWEEP_EVERY, shutdown.clone(), move || {
+        guard.forget_idle()
+    }));
     let registry = state.registry.clone();
     tracker.spawn(retention::run_sweeper(
         registry.clone(),
@@ -269,11 +267,10 @@ async fn accept_loop(
         max_waiting: config.accepts_waiting_per_ip,
         trusted_proxies: config.trusted_proxies.clone(),
     });
-    tracker.spawn(
-        pacer
-            .clone()
-            .run_sweeper(Duration::from_secs(60), shutdown.clone()),
-    );
+    let paced = pacer.clone();
+    tracker.spawn(sweep_every(SWEEP_EVERY, shutdown.clone(), move || {
+        paced.forget_idle()
+    }));
     let too_many_waiting = http::too_many_waiting();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -342,6 +339,21 @@ async fn serve_connection(
             // shutdown (close code 1001).
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
+        }
+    }
+}
+
+/// How often the per-address maps forget addresses seen once: after a minute of quiet.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Calls `sweep` every `every` until `shutdown`.
+async fn sweep_every(every: Duration, shutdown: CancellationToken, mut sweep: impl FnMut()) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => sweep(),
         }
     }
 }

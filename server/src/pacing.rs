@@ -122,18 +122,6 @@ impl Pacer {
     fn forget_idle_at(&self, now: Instant) {
         self.per_ip.retain(|_, p| p.waiting > 0 || p.next > now);
     }
-
-    /// Forgets idle addresses every `every` until `shutdown`.
-    pub async fn run_sweeper(self, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => self.forget_idle(),
-            }
-        }
-    }
 }
 
 /// A connection waiting for its turn; counted against its address until dropped.
