@@ -17,6 +17,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -545,6 +546,10 @@ async fn write_loop(
         }
     };
     tokio::pin!(kicked);
+    // One wait for shutdown for the whole loop: a fresh `cancelled()` in every `select!` would
+    // join and leave the token's waiter list twice per message sent.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     let going_away = CloseReason {
         code: close::GOING_AWAY,
         reason: "the server is restarting; reconnect shortly",
@@ -553,7 +558,7 @@ async fn write_loop(
         tokio::select! {
             biased;
             r = &mut kicked => break Some(r),
-            _ = shutdown.cancelled() => break Some(going_away),
+            _ = &mut stopping => break Some(going_away),
             r = &mut close_rx => match r {
                 Ok(r) => {
                     // Send what was queued before the close (e.g. an error reply) first.
@@ -584,7 +589,7 @@ async fn write_loop(
                     tokio::select! {
                         biased;
                         r = &mut kicked => break Some(r),
-                        _ = shutdown.cancelled() => break Some(going_away),
+                        _ = &mut stopping => break Some(going_away),
                         sent = sending => if !sent {
                             break None;
                         },
@@ -654,5 +659,27 @@ async fn send_batch(
         }
         sink.flush().await
     };
-    matches!(tokio::time::timeout(write_timeout, work).await, Ok(Ok(())))
+    matches!(within(write_timeout, work).await, Some(Ok(())))
+}
+
+/// `work`'s output, or `None` if it takes longer than `limit`. Unlike `tokio::time::timeout`,
+/// the timer is started only if `work` does not finish on its first poll: nearly every write
+/// fits in the socket's buffer at once, and a timer set and cleared per message sent is a
+/// measurable part of a fan-out's cost.
+async fn within<F: Future>(limit: Duration, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut deadline = std::pin::pin!(None::<tokio::time::Sleep>);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if deadline.is_none() {
+            deadline.set(Some(tokio::time::sleep(limit)));
+        }
+        match deadline.as_mut().as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }

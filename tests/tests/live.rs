@@ -282,6 +282,55 @@ async fn presence_counts_people_not_tabs() {
 }
 
 #[tokio::test]
+async fn a_write_that_stalls_past_the_write_timeout_ends_the_connection() {
+    // A queue long enough never to fill, so only the write timeout can end the connection; pings
+    // too rare to end it instead.
+    let server = TestServer::start_with(|c| {
+        c.queue_len = 1024;
+        c.limits.note_text_chars = 16_000;
+        c.write_timeout = std::time::Duration::from_secs(1);
+        c.ping_interval = std::time::Duration::from_secs(600);
+    })
+    .await;
+    let room = server.create_room("Ideas").await;
+    let (mut writer, _) = server.joined(&room).await;
+    let mut slow = Client::connect_small_buffer(server.addr, &room).await;
+    slow.join(None).await;
+    let connections = |n: u32| format!("\nbothy_connections {n}\n");
+    let metrics = bothy_tests::http::get(server.addr, "/metrics").await.body;
+    assert!(metrics.contains(&connections(2)), "{metrics}");
+
+    // 300 × 15 KB = 4.5 MB: more than the slow client's socket buffers hold, and fewer
+    // messages than its queue.
+    let big = "x".repeat(15_000);
+    let note = writer.apply(create_note("a note")).await.created.unwrap();
+    for i in 0..300 {
+        writer.apply(edit_note(note, &format!("{i}{big}"))).await;
+    }
+
+    // The writer stalls, gives up after a second, and the connection ends.
+    let deadline = tokio::time::Instant::now() + bothy_tests::DEADLINE;
+    let metrics = loop {
+        let metrics = bothy_tests::http::get(server.addr, "/metrics").await.body;
+        if metrics.contains(&connections(1)) {
+            break metrics;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled connection is still open:\n{metrics}"
+        );
+        // Polling: the server tells no one when it gives up on a write.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        metrics.contains("bothy_slow_members_closed_total 0\n"),
+        "it was the write timeout, not a full queue:\n{metrics}"
+    );
+    // The writer is still served.
+    writer.apply(edit_note(note, "still here")).await;
+}
+
+#[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_the_others_keep_going() {
     let server = TestServer::start_with(|c| {
         c.queue_len = 16;
