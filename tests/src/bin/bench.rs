@@ -46,10 +46,11 @@ struct Args {
     /// S6's rounds: quiet-then-attacked pairs of windows for each attack.
     #[arg(long, default_value_t = 4)]
     harm_rounds: usize,
-    /// S6's rounds of the sockets attack (short ones; more of them steady its p99).
+    /// S6's rounds of the sockets attack and of its control, the hall (short ones; more of them
+    /// steady its p99).
     #[arg(long, default_value_t = 12)]
     harm_sockets_rounds: usize,
-    /// S6's attacks, comma-separated (default: all of flood, slow_reader, sockets).
+    /// S6's attacks, comma-separated (default: all of flood, slow_reader, sockets, hall).
     #[arg(long, value_delimiter = ',')]
     harm_attacks: Vec<String>,
     #[arg(long, default_value_t = 2.0)]
@@ -98,8 +99,8 @@ enum Kind {
     Idle,
     /// A full board and many joining at once (`loadgen join`, Bothy only).
     Join { clients: usize, notes: u64 },
-    /// One room's latency unloaded and under three kinds of abuse (`loadgen harm`, Bothy
-    /// only: the relay has no limits to test).
+    /// One room's latency unloaded, under three kinds of abuse and beside a hall joining at once
+    /// (`loadgen harm`, Bothy only: the relay has no limits to test).
     Harm { clients: usize, rate: f64 },
 }
 
@@ -162,7 +163,8 @@ const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "S6",
         what: "1 room x 50 clients, 1 op/s each: quiet windows alternating with a flooder, a \
-               slow reader, and 500 sockets opened at once from one address",
+               slow reader, 500 sockets opened at once from one address, and (the control) a \
+               hall of 100 joining at once from one address",
         kind: Kind::Harm {
             clients: 50,
             rate: 1.0,
@@ -638,7 +640,7 @@ fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
     let limit = Duration::from_secs_f64(
         ctx.args.warmup_secs
             + ctx.args.harm_rounds as f64 * (6.0 * window + HARM_SLOW_LIMIT_SECS + 4.0)
-            + ctx.args.harm_sockets_rounds as f64 * (2.0 * window + 2.0)
+            + 2.0 * ctx.args.harm_sockets_rounds as f64 * (2.0 * window + 2.0)
             + window
             + 90.0,
     );
@@ -1005,7 +1007,7 @@ fn harm_rows(
         unit: "",
         target: Target::AtMost(0.0),
     }];
-    let latency = |rows: &mut Vec<Row>, label: &str, attack: &str| {
+    let latency = |rows: &mut Vec<Row>, label: &str, attack: &str, bar: Target| {
         let p = |k: &str| format!("attacks.{attack}.{k}");
         for (figure, path) in [
             ("quiet windows: others' fan-out p50", "quiet.fanout.p50_us"),
@@ -1024,13 +1026,13 @@ fn harm_rows(
             &format!("{label}: others' p50, attacked ÷ quiet"),
             &p("ratio_to_quiet.p50"),
             "×",
-            within,
+            bar,
         ));
         rows.push(row(
             &format!("{label}: others' p99, attacked ÷ quiet"),
             &p("ratio_to_quiet.p99"),
             "×",
-            within,
+            bar,
         ));
         for (figure, path, unit) in [
             (
@@ -1058,7 +1060,7 @@ fn harm_rows(
         }
     };
     let flood = "(a) flooder";
-    latency(&mut rows, flood, "flood");
+    latency(&mut rows, flood, "flood", within);
     let f = |k: &str| format!("attacks.flood.attacker.{k}");
     for (figure, key, unit) in [
         ("messages sent per second", "sent_per_s", "/s"),
@@ -1125,7 +1127,7 @@ fn harm_rows(
         "B",
         Target::None,
     ));
-    latency(&mut rows, slow, "slow_reader");
+    latency(&mut rows, slow, "slow_reader", within);
     let socks = "(c) 500 sockets from one address";
     let sk = |k: &str| format!("attacks.sockets.attacker.{k}");
     rows.push(row(
@@ -1152,7 +1154,34 @@ fn harm_rows(
         "B",
         Target::None,
     ));
-    latency(&mut rows, socks, "sockets");
+    latency(&mut rows, socks, "sockets", within);
+    // The control: the same room growing by a hall's worth of people at once. The bar is the
+    // issue's for attacks; a hall is not one, so it is shown without a target.
+    let hall = "(d) control: a hall of 100 joining at once from one address";
+    rows.push(row(
+        &format!("{hall}: admitted"),
+        "attacks.hall.attacker.admitted",
+        "",
+        Target::None,
+    ));
+    latency(&mut rows, hall, "hall", Target::None);
+    for (figure, path) in [
+        (
+            "others' p50, (c) ÷ (d)",
+            "attacks.sockets.ratio_to_hall.p50",
+        ),
+        (
+            "others' p99, (c) ÷ (d)",
+            "attacks.sockets.ratio_to_hall.p99",
+        ),
+    ] {
+        rows.push(row(
+            &format!("{socks} against the hall: {figure}"),
+            path,
+            "×",
+            Target::None,
+        ));
+    }
     rows.push(row(
         "after the attacks: others' p99 ÷ all quiet windows",
         "attacks.after.ratio_to_quiet.p99",

@@ -1,5 +1,6 @@
 //! `loadgen harm`: load without harm (the benchmark's S6). One Bothy room of active clients
-//! sends on S1's schedule (`run`'s clients, ops and clock) while three attacks are made on it:
+//! sends on S1's schedule (`run`'s clients, ops and clock) while three attacks are made on it,
+//! and one control:
 //!
 //! - **flood**: one more connection sends operations as fast as the server takes them;
 //! - **slow reader**: one more connection, with a small `SO_RCVBUF`, joins and then never reads
@@ -16,9 +17,15 @@
 //!   server's. On the server's core at idle priority it runs only when the server has nothing
 //!   to do, and the kernel's work for its reads is charged to the server's core: if anything,
 //!   harder on the server than an attacker elsewhere.
+//! - **hall** (the control for the sockets, not an attack): 100 sockets at once from
+//!   `127.0.1.N`, as many as the server lets one address open at once, so all join: a hall's
+//!   Wi-Fi arriving, or the admitted part of the sockets attack without the refused rest. The
+//!   sockets' attacked windows against the hall's (`ratio_to_hall`) show what the attack costs
+//!   the others beyond what the same room growing by a hall's worth of people costs.
 //!
 //! Each attack is made in several rounds, and each round is a pair of windows: a quiet one
-//! (the active clients alone), then an attacked one. A virtual machine's host takes the CPU
+//! (the active clients alone), then an attacked one. The rounds go in turn: round 0 of every
+//! attack, then round 1, and so on. A virtual machine's host takes the CPU
 //! away in spells of seconds (steal time), which made one long unloaded phase followed by long
 //! attack phases compare whatever the host happened to do; alternating short windows lets a
 //! spell touch both sides alike. A last quiet window (`after`) shows whether anything lingers.
@@ -59,7 +66,7 @@ const FLOOD_BATCH: u64 = 32;
 /// How long the flooder keeps reading answers after it stops sending.
 const FLOOD_LINGER: Duration = Duration::from_secs(1);
 /// The attacks, in the order they are run (each in all its rounds before the next).
-const ATTACKS: [&str; 3] = ["flood", "slow_reader", "sockets"];
+const ATTACKS: [&str; 4] = ["flood", "slow_reader", "sockets", "hall"];
 /// Host steal (cores) at or below which a window counts as steady (`steady_host`).
 const STEADY_STEAL: f64 = 0.05;
 /// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
@@ -91,7 +98,8 @@ pub struct HarmArgs {
     /// rounds are short, so more of them cost little and steady its pooled p99.
     #[arg(long)]
     sockets_rounds: Option<usize>,
-    /// The attacks to make, comma-separated (default: all of flood, slow_reader, sockets).
+    /// The attacks to make, comma-separated (default: all of flood, slow_reader, sockets, hall;
+    /// `hall` is not an attack but the control for `sockets`).
     #[arg(long, value_delimiter = ',')]
     attacks: Vec<String>,
     /// Longest wait for the server to drop the slow reader.
@@ -108,6 +116,10 @@ pub struct HarmArgs {
     /// Sockets opened at once from 127.0.0.1 in the sockets phase.
     #[arg(long, default_value_t = 500)]
     sockets: usize,
+    /// Sockets opened at once from 127.0.1.N in the hall phase: as many as the server admits
+    /// from one address at once, so none is refused.
+    #[arg(long, default_value_t = 100)]
+    hall: usize,
     /// The server's per-connection limit (for the flooder's allowance; Bothy's defaults).
     #[arg(long, default_value_t = 20)]
     ops_per_second: u64,
@@ -262,7 +274,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         return Err("--rounds and --sockets-rounds must be 1 to 200".into());
     }
     let rounds_of = |attack: &str| {
-        if attack == "sockets" {
+        if attack == "sockets" || attack == "hall" {
             sockets_rounds
         } else {
             a.rounds
@@ -323,8 +335,11 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         (Value::Null, mono_ns())
     };
     let mut phases = Vec::new();
-    for &attack in &attacks {
-        for round in 0..rounds_of(attack) {
+    // Round by round, each attack in turn: whatever the host does over minutes touches every
+    // attack alike (the sockets and the hall above all, which are compared).
+    let most_rounds = attacks.iter().map(|a| rounds_of(a)).max().unwrap_or(0);
+    for round in 0..most_rounds {
+        for &attack in attacks.iter().filter(|a| round < rounds_of(a)) {
             phases.push(phase(attack, round, false, (t.addr, pid), quiet()).await);
             let loaded = match attack {
                 "flood" => {
@@ -356,18 +371,22 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
                     phase(attack, round, true, (t.addr, pid), attack_future).await
                 }
                 _ => {
-                    // A fresh address each round (127.0.0.1, .2, ...), so each round meets the
-                    // per-address limits with nothing spent.
-                    let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + round as u8));
+                    // A fresh address each round (127.0.0.1, .2, ... for the sockets,
+                    // 127.0.1.1, ... for the hall), so each round meets the per-address limits
+                    // with nothing spent.
+                    let (count, net) = match attack {
+                        "hall" => (a.hall, 1),
+                        _ => (a.sockets, 0),
+                    };
+                    let from = IpAddr::V4(Ipv4Addr::new(127, 0, net, 1 + round as u8));
                     phase(attack, round, true, (t.addr, pid), async {
                         let start = mono_ns();
                         let rss = || pid.and_then(|p| proc_sample(p).ok()).map(|s| s.rss_kib);
                         let rss_before = rss();
-                        let mut attacker =
-                            match SocketsProcess::start(t.addr, &room, a.sockets, from) {
-                                Ok(p) => p,
-                                Err(e) => return (json!({ "error": e }), mono_ns()),
-                            };
+                        let mut attacker = match SocketsProcess::start(t.addr, &room, count, from) {
+                            Ok(p) => p,
+                            Err(e) => return (json!({ "error": e }), mono_ns()),
+                        };
                         let mut report = attacker.report().await;
                         // The window is a fixed time from the first connect, however long
                         // opening took.
@@ -523,6 +542,14 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             }),
         );
     }
+    // What the sockets cost beyond a hall of honest joiners: their attacked windows against the
+    // hall's, which alternate with them.
+    if let (Some(sockets), Some(hall)) = (by_attack.get("sockets"), by_attack.get("hall")) {
+        let beyond = ratios(&sockets["loaded"], &hall["loaded"]);
+        if let Some(Value::Object(m)) = by_attack.get_mut("sockets") {
+            m.insert("ratio_to_hall".to_owned(), beyond);
+        }
+    }
     // The last quiet window against all the quiet windows before it.
     let after: Vec<&Phase> = phases.iter().filter(|p| p.attack == "after").collect();
     let all_quiet: Vec<&Phase> = phases
@@ -561,6 +588,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         "flooder_source": flooder.to_string(),
         "slow_reader_source": slow.to_string(),
         "sockets_sources": format!("127.0.0.1 to 127.0.0.{sockets_rounds}"),
+        "hall_sources": format!("127.0.1.1 to 127.0.1.{sockets_rounds}"),
         "ops_sent": sent,
         "ops_rejected": rejected,
         "deliveries_expected": expected,
