@@ -676,10 +676,10 @@ async fn within<F: Future>(limit: Duration, work: F) -> Option<F::Output> {
         if deadline.is_none() {
             deadline.set(Some(tokio::time::sleep(limit)));
         }
-        match deadline.as_mut().as_pin_mut() {
-            Some(sleep) => sleep.poll(cx).map(|()| None),
-            None => Poll::Pending,
-        }
+        deadline
+            .as_mut()
+            .as_pin_mut()
+            .map_or(Poll::Pending, |sleep| sleep.poll(cx).map(|()| None))
     })
     .await
 }

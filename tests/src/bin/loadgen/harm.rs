@@ -25,10 +25,10 @@
 //!
 //! Each attack is made in several rounds, and each round is a pair of windows: a quiet one
 //! (the active clients alone), then an attacked one. The rounds go in turn: round 0 of every
-//! attack, then round 1, and so on. A virtual machine's host takes the CPU
-//! away in spells of seconds (steal time), which made one long unloaded phase followed by long
-//! attack phases compare whatever the host happened to do; alternating short windows lets a
-//! spell touch both sides alike. A last quiet window (`after`) shows whether anything lingers.
+//! attack, then round 1, and so on. A virtual machine's host takes the CPU away in spells of
+//! seconds (steal time), which made one long unloaded phase followed by long attack phases
+//! compare whatever the host happened to do; alternating short windows lets a spell touch both
+//! sides alike. A last quiet window (`after`) shows whether anything lingers.
 //!
 //! Every delivery to an active client is kept with its op's intended send time and assigned to
 //! the window that time falls in. For each attack the deliveries of its quiet windows and of its
@@ -65,7 +65,7 @@ use tokio_util::sync::CancellationToken;
 const FLOOD_BATCH: u64 = 32;
 /// How long the flooder keeps reading answers after it stops sending.
 const FLOOD_LINGER: Duration = Duration::from_secs(1);
-/// The attacks, in the order they are run (each in all its rounds before the next).
+/// The attacks, in the order they take their turn in each round.
 const ATTACKS: [&str; 4] = ["flood", "slow_reader", "sockets", "hall"];
 /// Host steal (cores) at or below which a window counts as steady (`steady_host`).
 const STEADY_STEAL: f64 = 0.05;
