@@ -1,6 +1,7 @@
 //! `loadgen harm`: load without harm (the benchmark's S6). One Bothy room of active clients
-//! sends on S1's schedule (`run`'s clients, ops and clock) while three attacks are made on it,
-//! and one control:
+//! sends on S1's schedule (`run`'s clients, ops and clock; the board grows to `--board-notes`,
+//! the server's limit, and then keeps its size) while three attacks are made on it, and one
+//! control:
 //!
 //! - **flood**: one more connection sends operations as fast as the server takes them;
 //! - **slow reader**: one more connection, with a small `SO_RCVBUF`, joins and then never reads
@@ -131,6 +132,12 @@ pub struct HarmArgs {
     /// Seconds after the last send to wait for outstanding deliveries.
     #[arg(long, default_value_t = 5.0)]
     drain_secs: f64,
+    /// The most notes the board grows to: the active clients create a note with every other op
+    /// until it holds this many, then only move notes. The default is the server's own limit
+    /// per room, so the attacks meet the biggest board an event can have, not one the server
+    /// would refuse to grow (a board that grew all run long held three times as many).
+    #[arg(long, default_value_t = bothy_shared::Limits::default().notes_per_room as u64)]
+    board_notes: u64,
 }
 
 /// CPU and memory at one moment: the server's, the generator's and the machine's.
@@ -317,6 +324,8 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         w1: u64::MAX,
         notes: (first_note, a.seed_notes.max(1)),
         timeline: true,
+        // The board grows to `board_notes` and then keeps its size.
+        creates_per_client: a.board_notes.saturating_sub(a.seed_notes) / clients.len() as u64,
     });
     let senders: Vec<_> = clients
         .iter()

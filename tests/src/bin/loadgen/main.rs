@@ -444,6 +444,9 @@ struct Plan {
     /// Keep every delivery with its intended send time (`harm` splits them into phases
     /// afterwards).
     timeline: bool,
+    /// Each client's even ops create a note until it has created this many; every other op
+    /// moves a seeded note.
+    creates_per_client: u64,
 }
 
 impl Plan {
@@ -455,12 +458,13 @@ impl Plan {
         (self.w0..self.w1).contains(&t)
     }
 
-    /// Writes client `c`'s `n`th op, sent at `sent`: a note create or a move, alternately.
+    /// Writes client `c`'s `n`th op, sent at `sent`: a note create or a move, alternately (a
+    /// move once the client has made its creates).
     fn op(&self, out: &mut String, c: u64, n: u64, sent: u64) {
         out.clear();
         let x = (c * 37 + n * 101) % 2900;
         let y = (c * 53 + n * 67) % 1900;
-        let _ = if n.is_multiple_of(2) {
+        let _ = if n.is_multiple_of(2) && n / 2 < self.creates_per_client {
             write!(
                 out,
                 r#"{{"type":"op","op_id":"{c:x}-{n:x}-{sent:x}","op":{{"kind":"create_note","text":"Note {n} from {c}: more shade by the pond, and benches facing west","colour":"{}","x":{x}.5,"y":{y}.25}}}}"#,
@@ -890,6 +894,7 @@ async fn run(a: RunArgs) -> Result<(), String> {
         w1,
         notes: (first_note, a.seed_notes.max(1)),
         timeline: false,
+        creates_per_client: u64::MAX,
     };
     let last_intended = plan_ref.intended(clients as u64 - 1, ops_per_client - 1);
     let per_room = plan_ref.per_room;
