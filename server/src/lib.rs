@@ -20,6 +20,7 @@
 //! [`listen`] opens the listener (with a deep accept queue); [`serve`] runs the whole server on
 //! it until a shutdown token is cancelled.
 
+pub mod background;
 pub mod config;
 pub mod connection;
 pub mod events;
@@ -169,7 +170,7 @@ pub async fn serve(
             limits: config.limits.clone(),
             inline_board_max: config.inline_board_max,
             share_board_for: config.share_board_for,
-            tickets: Arc::new(tickets::BoardTickets::default()),
+            tickets: Arc::new(tickets::BoardTickets::new()?),
             compact_every: config.compact_every,
             metrics: metrics.clone(),
         },

@@ -8,13 +8,16 @@
 //! once, for [`TICKET_TTL`]; there are never more of them than joins, which are limited.
 
 use std::io::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use dashmap::DashMap;
 use rand::Rng;
 use serde_json::value::RawValue;
+use tokio::sync::OnceCell;
+
+use crate::background::Background;
 
 /// How long a board link stays good: a joiner fetches it at once, so this is only for a slow
 /// phone on a poor link.
@@ -24,7 +27,7 @@ pub const TICKET_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct BoardVersion {
     json: Box<RawValue>,
-    gzip: OnceLock<Bytes>,
+    gzip: OnceCell<Bytes>,
     /// The room's sequence number the board is at.
     pub seq: u64,
     /// When it was serialised.
@@ -35,7 +38,7 @@ impl BoardVersion {
     pub fn new(json: Box<RawValue>, seq: u64) -> Arc<Self> {
         Arc::new(Self {
             json,
-            gzip: OnceLock::new(),
+            gzip: OnceCell::new(),
             seq,
             made: Instant::now(),
         })
@@ -45,29 +48,49 @@ impl BoardVersion {
         &self.json
     }
 
-    /// The JSON, gzipped on first use (blocking: call from a blocking thread).
-    pub fn gzip(&self) -> Bytes {
+    /// The JSON, gzipped on the background thread by the first who asks; those asking
+    /// meanwhile wait for that one. `None` only if the compression panicked.
+    pub async fn gzip(self: &Arc<Self>, background: &Background) -> Option<Bytes> {
+        let version = self.clone();
         self.gzip
-            .get_or_init(|| {
-                let json = self.json.get().as_bytes();
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(json.len() / 4),
-                    flate2::Compression::fast(),
-                );
-                enc.write_all(json).expect("writing to memory cannot fail");
-                Bytes::from(enc.finish().expect("writing to memory cannot fail"))
+            .get_or_try_init(|| async move {
+                background
+                    .run(move || gzip(version.json.get().as_bytes()))
+                    .await
+                    .ok_or(())
             })
-            .clone()
+            .await
+            .ok()
+            .cloned()
     }
 }
 
+fn gzip(json: &[u8]) -> Bytes {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(json).expect("writing to memory cannot fail");
+    Bytes::from(enc.finish().expect("writing to memory cannot fail"))
+}
+
 /// The board links given out and not yet used.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BoardTickets {
     issued: DashMap<String, (Arc<BoardVersion>, Instant)>,
+    /// Where the boards are gzipped.
+    pub background: Background,
 }
 
 impl BoardTickets {
+    /// No links yet; starts the background thread.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            issued: DashMap::new(),
+            background: Background::start()?,
+        })
+    }
+
     /// A new one-time link to `board`: 16 random bytes as 32 hex digits.
     pub fn issue(&self, board: Arc<BoardVersion>) -> String {
         let mut bytes = [0u8; 16];
@@ -101,7 +124,7 @@ mod tests {
 
     #[test]
     fn a_link_is_good_once() {
-        let tickets = BoardTickets::default();
+        let tickets = BoardTickets::new().unwrap();
         let t = tickets.issue(version(r#"{"notes":[]}"#));
         assert_eq!(t.len(), 32);
         assert_eq!(tickets.redeem(&t).unwrap().json().get(), r#"{"notes":[]}"#);
@@ -109,11 +132,18 @@ mod tests {
         assert!(tickets.redeem("0123").is_none());
     }
 
-    #[test]
-    fn the_gzip_is_the_json() {
+    #[tokio::test]
+    async fn the_gzip_is_the_json_made_once_for_all_who_ask() {
+        let background = Background::start().unwrap();
         let text = format!(r#"{{"notes":["{}"]}}"#, "more shade ".repeat(1000));
         let v = version(&text);
-        let gz = v.gzip();
+        // Asked for by many at once: each gets the same bytes, compressed once.
+        let all = futures_util::future::join_all((0..20).map(|_| v.gzip(&background))).await;
+        let gz = all[0].clone().unwrap();
+        assert!(
+            all.iter()
+                .all(|g| g.as_ref().unwrap().as_ptr() == gz.as_ptr())
+        );
         assert!(gz.len() < text.len() / 10, "{} bytes", gz.len());
         let mut out = String::new();
         flate2::read::GzDecoder::new(&gz[..])
@@ -121,6 +151,6 @@ mod tests {
             .unwrap();
         assert_eq!(out, text);
         // Made once, then shared.
-        assert_eq!(v.gzip().as_ptr(), gz.as_ptr());
+        assert_eq!(v.gzip(&background).await.unwrap().as_ptr(), gz.as_ptr());
     }
 }
