@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 /// How many applied operations a room keeps in memory for reconnecting browsers.
@@ -40,7 +40,8 @@ const COMMAND_QUEUE: usize = 1024;
 const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a big board, once serialised (and gzipped), is given to joiners after the room has
-/// changed, with the changes since following the welcome (`RoomConfig::share_board_for`).
+/// changed, with the changes since following the welcome, before a fresh one is made
+/// (`RoomConfig::share_board_for`).
 pub const SHARE_FOR: Duration = Duration::from_secs(1);
 
 /// A connection's id, unique within the server process.
@@ -275,6 +276,10 @@ pub struct RoomActor {
     /// The confirmed board as a participant sees it when no note is private (then every
     /// participant sees the same), likewise.
     participant_json: Option<Arc<BoardVersion>>,
+    /// Fresh versions of a big board being made on the background thread (see
+    /// `shared_version`), and for which view: `[participants', facilitators']`.
+    making: JoinSet<(bool, Option<Arc<BoardVersion>>)>,
+    making_view: [bool; 2],
     /// The last applied messages and who was told, for members catching up after a reconnect.
     ring: VecDeque<RingEntry>,
     /// Applied op ids → sequence number, oldest first in `recent_order`.
@@ -345,6 +350,8 @@ impl RoomActor {
             confirmed_seq: loaded.seq,
             facilitator_json: None,
             participant_json: None,
+            making: JoinSet::new(),
+            making_view: [false; 2],
             ring: VecDeque::new(),
             recent,
             recent_order,
@@ -381,6 +388,9 @@ impl RoomActor {
                 result = wait_flight(&mut self.flight), if self.flight.is_some() => {
                     let flight = self.flight.take().expect("flight is some");
                     self.finish_flight(flight, result);
+                }
+                Some(made) = self.making.join_next(), if !self.making.is_empty() => {
+                    self.version_made(made);
                 }
                 cmd = self.rx.recv(), if !stopping => match cmd {
                     Some(cmd) => self.handle(cmd),
@@ -861,19 +871,73 @@ impl RoomActor {
     }
 
     /// A board version a joiner may share with those who joined just before, and the changes
-    /// since it: only for a board that goes by link (a big one), made less than
-    /// `share_board_for` ago, with every change since still in the ring. Then a crowd joining a busy room costs
-    /// one serialisation and one gzip a second, not one per joiner.
-    fn shared_version(&self, member: &Member) -> Option<(Arc<BoardVersion>, Vec<Utf8Bytes>)> {
-        let version = self.board_json(member.role)?;
+    /// since it: only for a board that goes by link (a big one), with every change since still
+    /// in the ring and few enough to queue. Then a crowd joining a busy room costs one
+    /// serialisation and one gzip a second, not one per joiner. A version made more than
+    /// `share_board_for` ago is still shared, while a fresh one is made from a copy of the
+    /// board on the background thread: serialising 2,000 notes here would hold up every
+    /// member's messages for a millisecond, copying them takes a fifth of that.
+    fn shared_version(&mut self, member: &Member) -> Option<(Arc<BoardVersion>, Vec<Utf8Bytes>)> {
+        let version = self.board_json(member.role)?.clone();
         if version.seq == self.confirmed_seq
-            || version.made.elapsed() > self.config.share_board_for
             || version.json().get().len() <= self.config.inline_board_max
         {
             return None;
         }
         let since = self.catch_up(member, Some(version.seq))?;
-        Some((version.clone(), since))
+        if version.made.elapsed() > self.config.share_board_for {
+            self.make_version_in_background(member.role);
+        }
+        Some((version, since))
+    }
+
+    /// Starts making the confirmed board's version for `role`'s view on the background
+    /// thread, unless one is being made already.
+    fn make_version_in_background(&mut self, role: Role) {
+        let facilitators = role != Role::Participant;
+        if std::mem::replace(&mut self.making_view[usize::from(facilitators)], true) {
+            return;
+        }
+        let board = self.confirmed.clone();
+        let seq = self.confirmed_seq;
+        let tickets = self.config.tickets.clone();
+        self.making.spawn(async move {
+            let json = tickets
+                .background
+                .run(move || {
+                    let viewer = if facilitators {
+                        Viewer::Facilitator
+                    } else {
+                        Viewer::Anyone
+                    };
+                    view_json(&board, viewer)
+                })
+                .await;
+            (facilitators, json.map(|json| BoardVersion::new(json, seq)))
+        });
+    }
+
+    /// A version made on the background thread: kept if it is newer than the one the room has.
+    fn version_made(&mut self, made: Result<(bool, Option<Arc<BoardVersion>>), JoinError>) {
+        let Ok((facilitators, version)) = made else {
+            // Only if the task was cancelled or panicked: let the next joiner try again.
+            if self.making.is_empty() {
+                self.making_view = [false; 2];
+            }
+            return;
+        };
+        self.making_view[usize::from(facilitators)] = false;
+        let Some(version) = version else {
+            return;
+        };
+        let kept = if facilitators {
+            &mut self.facilitator_json
+        } else {
+            &mut self.participant_json
+        };
+        if kept.as_ref().is_none_or(|k| k.seq < version.seq) {
+            *kept = Some(version);
+        }
     }
 
     fn op(&mut self, conn: ConnId, op_id: OpId, op: Op) {

@@ -545,6 +545,64 @@ async fn a_big_board_comes_whole_from_a_one_time_link_gzipped() {
 }
 
 #[tokio::test]
+async fn a_stale_big_board_is_shared_with_the_changes_since_while_a_fresh_one_is_made() {
+    // Every board goes by link, and a version is stale as soon as the room has changed.
+    let server = TestServer::start_with(|c| {
+        c.inline_board_max = 0;
+        c.share_board_for = std::time::Duration::ZERO;
+    })
+    .await;
+    let room = server.create_room("Fresh boards").await;
+    let (mut a, first) = server.joined(&room).await;
+    assert!(first.board_url.is_some(), "every board goes by link");
+    let added = a.apply(create_note("one")).await;
+
+    // B is given the version A got, with the change since, rather than the room stopping to
+    // serialise the board again; a fresh version is made meanwhile, off the room's task.
+    let mut b = server.client(&room).await;
+    b.send_join(None).await;
+    let ServerMessage::Welcome(wb) = b.recv().await else {
+        panic!("expected a welcome");
+    };
+    assert_eq!(wb.seq, first.seq, "the version made before the change");
+    assert_eq!(wb.mine_seq, Some(added.seq));
+    match b.recv().await {
+        ServerMessage::Applied(x) => assert_eq!(x.seq, added.seq),
+        other => panic!("expected the change since the board, got {other:?}"),
+    }
+
+    // Once the fresh version is made, joiners are given it, whole and with nothing to catch up.
+    // Until then (a moment) they are given the older one as B was.
+    let mut fresh = None;
+    for _ in 0..100 {
+        let mut c = server.client(&room).await;
+        c.send_join(None).await;
+        let ServerMessage::Welcome(w) = c.recv().await else {
+            panic!("expected a welcome");
+        };
+        if w.seq == added.seq {
+            fresh = Some(w);
+            break;
+        }
+        assert_eq!(w.seq, first.seq);
+    }
+    let fresh = fresh.expect("a fresh version within 100 joins");
+    assert_eq!(fresh.mine_seq, None);
+    let res = bothy_tests::http::request(
+        server.addr,
+        "GET",
+        fresh.board_url.as_deref().expect("a link"),
+        None,
+        &[("Accept-Encoding", "identity")],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    let board: bothy_shared::view::BoardView = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(board.notes.len(), 1);
+    assert_eq!(board.notes[0].text, "one");
+}
+
+#[tokio::test]
 async fn a_crowd_joining_at_once_is_all_welcomed_and_the_room_keeps_going() {
     // Welcomes take turns (a few at once across the server): every joiner of a crowd still
     // gets one, the room goes on serving its members meanwhile, and the turns are all given
