@@ -3,9 +3,9 @@
 //! so a crowd fetching a big board does not hold up the notes everyone else is posting. On an
 //! idle core it runs at once, as any thread would.
 //!
-//! Only work nobody is waiting on in the room belongs here (gzipping a board for its
-//! downloads); the journal's writes stay on tokio's blocking pool, where a slow disk does not
-//! wait behind a compression.
+//! Only work the room's members are not waiting on belongs here: a big board's new version for
+//! joiners (who meanwhile get the older one) and its gzip for their downloads. The journal's
+//! writes stay on tokio's blocking pool, where a confirmation never waits behind a compression.
 
 use std::sync::mpsc;
 

@@ -920,10 +920,9 @@ impl RoomActor {
     /// A version made on the background thread: kept if it is newer than the one the room has.
     fn version_made(&mut self, made: Result<(bool, Option<Arc<BoardVersion>>), JoinError>) {
         let Ok((facilitators, version)) = made else {
-            // Only if the task was cancelled or panicked: let the next joiner try again.
-            if self.making.is_empty() {
-                self.making_view = [false; 2];
-            }
+            // Only if the task was cancelled or panicked, which says nothing of its view: let
+            // the next joiner of either view start another (at worst one is made twice).
+            self.making_view = [false; 2];
             return;
         };
         self.making_view[usize::from(facilitators)] = false;

@@ -78,7 +78,7 @@ fn gzip(json: &[u8]) -> Bytes {
 #[derive(Debug)]
 pub struct BoardTickets {
     issued: DashMap<String, (Arc<BoardVersion>, Instant)>,
-    /// Where the boards are gzipped.
+    /// Where boards are gzipped, and big boards' new versions made (`room`).
     pub background: Background,
 }
 
