@@ -1157,8 +1157,8 @@ async fn fetch_board(
     Path(ticket): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let tickets = &state.registry.config().tickets;
-    let Some(board) = tickets.redeem(&ticket) else {
+    let config = state.registry.config();
+    let Some(board) = config.tickets.redeem(&ticket) else {
         return api_error(
             StatusCode::NOT_FOUND,
             "This board link was used already or has expired. Reload the page to join again.",
@@ -1176,7 +1176,7 @@ async fn fetch_board(
     if !takes_gzip {
         return ([json, no_store], board.json().get().to_owned()).into_response();
     }
-    let Some(gzip) = board.gzip(&tickets.background).await else {
+    let Some(gzip) = board.gzip(&config.background).await else {
         return api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The board could not be sent.",

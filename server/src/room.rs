@@ -7,6 +7,7 @@
 //! the operation is durable, several operations share each fsync, and the async workers never
 //! block on the disk.
 
+use crate::background::Background;
 use crate::metrics::Metrics;
 use crate::storage::{
     self, Journal, JournalRecord, LoadedRoom, RecentOp, RoomSnapshot, SNAPSHOT_FORMAT,
@@ -68,6 +69,8 @@ pub struct RoomConfig {
     pub inline_board_max: usize,
     /// The links to boards not yet fetched, shared with the HTTP handler that serves them.
     pub tickets: Arc<BoardTickets>,
+    /// Where big boards' versions and gzips are made, behind the live traffic.
+    pub background: Arc<Background>,
     /// How long a big board once serialised is shared by later joiners ([`SHARE_FOR`]).
     pub share_board_for: Duration,
     /// Compact the journal into a snapshot after this many records.
@@ -278,7 +281,7 @@ pub struct RoomActor {
     participant_json: Option<Arc<BoardVersion>>,
     /// Fresh versions of a big board being made on the background thread (see
     /// `shared_version`), and for which view: `[participants', facilitators']`.
-    making: JoinSet<(bool, Option<Arc<BoardVersion>>)>,
+    making: JoinSet<(Role, Option<Arc<BoardVersion>>)>,
     making_view: [bool; 2],
     /// The last applied messages and who was told, for members catching up after a reconnect.
     ring: VecDeque<RingEntry>,
@@ -852,12 +855,15 @@ impl RoomActor {
         if self.board_json(role).is_some_and(|b| b.seq == seq) {
             return;
         }
+        let json = view_json(&self.confirmed, shared_view(role));
+        *self.board_json_slot(role) = Some(BoardVersion::new(json, seq));
+    }
+
+    fn board_json_slot(&mut self, role: Role) -> &mut Option<Arc<BoardVersion>> {
         if role == Role::Participant {
-            let json = view_json(&self.confirmed, Viewer::Anyone);
-            self.participant_json = Some(BoardVersion::new(json, seq));
+            &mut self.participant_json
         } else {
-            let json = view_json(&self.confirmed, Viewer::Facilitator);
-            self.facilitator_json = Some(BoardVersion::new(json, seq));
+            &mut self.facilitator_json
         }
     }
 
@@ -894,46 +900,33 @@ impl RoomActor {
     /// Starts making the confirmed board's version for `role`'s view on the background
     /// thread, unless one is being made already.
     fn make_version_in_background(&mut self, role: Role) {
-        let facilitators = role != Role::Participant;
-        if std::mem::replace(&mut self.making_view[usize::from(facilitators)], true) {
+        if std::mem::replace(&mut self.making_view[view_index(role)], true) {
             return;
         }
         let board = self.confirmed.clone();
         let seq = self.confirmed_seq;
-        let tickets = self.config.tickets.clone();
+        let background = self.config.background.clone();
         self.making.spawn(async move {
-            let json = tickets
-                .background
-                .run(move || {
-                    let viewer = if facilitators {
-                        Viewer::Facilitator
-                    } else {
-                        Viewer::Anyone
-                    };
-                    view_json(&board, viewer)
-                })
+            let json = background
+                .run(move || view_json(&board, shared_view(role)))
                 .await;
-            (facilitators, json.map(|json| BoardVersion::new(json, seq)))
+            (role, json.map(|json| BoardVersion::new(json, seq)))
         });
     }
 
     /// A version made on the background thread: kept if it is newer than the one the room has.
-    fn version_made(&mut self, made: Result<(bool, Option<Arc<BoardVersion>>), JoinError>) {
-        let Ok((facilitators, version)) = made else {
+    fn version_made(&mut self, made: Result<(Role, Option<Arc<BoardVersion>>), JoinError>) {
+        let Ok((role, version)) = made else {
             // Only if the task was cancelled or panicked, which says nothing of its view: let
             // the next joiner of either view start another (at worst one is made twice).
             self.making_view = [false; 2];
             return;
         };
-        self.making_view[usize::from(facilitators)] = false;
+        self.making_view[view_index(role)] = false;
         let Some(version) = version else {
             return;
         };
-        let kept = if facilitators {
-            &mut self.facilitator_json
-        } else {
-            &mut self.participant_json
-        };
+        let kept = self.board_json_slot(role);
         if kept.as_ref().is_none_or(|k| k.seq < version.seq) {
             *kept = Some(version);
         }
@@ -1118,6 +1111,20 @@ fn kick(m: &mut Member, reason: CloseReason) {
     if let Some(k) = m.kick.take() {
         let _ = k.send(reason);
     }
+}
+
+/// The view of the board every member with this role is shown (when no note is private).
+fn shared_view(role: Role) -> Viewer<'static> {
+    if role == Role::Participant {
+        Viewer::Anyone
+    } else {
+        Viewer::Facilitator
+    }
+}
+
+/// Where a role's view has its place in `[participants', facilitators']`.
+fn view_index(role: Role) -> usize {
+    usize::from(role != Role::Participant)
 }
 
 /// Serialises a view of the board once, to be shared by every message that carries it.

@@ -75,22 +75,12 @@ fn gzip(json: &[u8]) -> Bytes {
 }
 
 /// The board links given out and not yet used.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BoardTickets {
     issued: DashMap<String, (Arc<BoardVersion>, Instant)>,
-    /// Where boards are gzipped, and big boards' new versions made (`room`).
-    pub background: Background,
 }
 
 impl BoardTickets {
-    /// No links yet; starts the background thread.
-    pub fn new() -> std::io::Result<Self> {
-        Ok(Self {
-            issued: DashMap::new(),
-            background: Background::start()?,
-        })
-    }
-
     /// A new one-time link to `board`: 16 random bytes as 32 hex digits.
     pub fn issue(&self, board: Arc<BoardVersion>) -> String {
         let mut bytes = [0u8; 16];
@@ -124,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_link_is_good_once() {
-        let tickets = BoardTickets::new().unwrap();
+        let tickets = BoardTickets::default();
         let t = tickets.issue(version(r#"{"notes":[]}"#));
         assert_eq!(t.len(), 32);
         assert_eq!(tickets.redeem(&t).unwrap().json().get(), r#"{"notes":[]}"#);
