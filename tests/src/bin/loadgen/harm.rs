@@ -17,7 +17,9 @@
 //!   up to 19 ms (the kernel's loopback work lands there): the generator's harm, not the
 //!   server's. On the server's core at idle priority it runs only when the server has nothing
 //!   to do, and the kernel's work for its reads is charged to the server's core: if anything,
-//!   harder on the server than an attacker elsewhere.
+//!   harder on the server than an attacker elsewhere. The process starts before the round's
+//!   quiet window and waits for the word to open its sockets, so that starting a program
+//!   (`taskset` and `chrt` at normal priority on the server's core) is in neither window.
 //! - **hall** (the control for the sockets, not an attack): 100 sockets at once from
 //!   `127.0.1.N`, as many as the server lets one address open at once, so all join: a hall's
 //!   Wi-Fi arriving, or the admitted part of the sockets attack without the refused rest. The
@@ -138,6 +140,10 @@ pub struct HarmArgs {
     /// would refuse to grow (a board that grew all run long held three times as many).
     #[arg(long, default_value_t = bothy_shared::Limits::default().notes_per_room as u64)]
     board_notes: u64,
+    /// Also write every window and every delivery to the active clients to this file (JSON),
+    /// to see where within a window the others waited.
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
 }
 
 /// CPU and memory at one moment: the server's, the generator's and the machine's.
@@ -349,6 +355,23 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     let most_rounds = attacks.iter().map(|a| rounds_of(a)).max().unwrap_or(0);
     for round in 0..most_rounds {
         for &attack in attacks.iter().filter(|a| round < rounds_of(a)) {
+            // The sockets' process starts before the quiet window and waits, so that starting
+            // a program (on the server's core, at normal priority until `chrt` has run) falls in
+            // neither window: an attacker starts theirs on their own machine.
+            let mut sockets_process = match attack {
+                "sockets" | "hall" => {
+                    // A fresh address each round (127.0.0.1, .2, ... for the sockets,
+                    // 127.0.1.1, ... for the hall), so each round meets the per-address limits
+                    // with nothing spent.
+                    let (count, net) = match attack {
+                        "hall" => (a.hall, 1),
+                        _ => (a.sockets, 0),
+                    };
+                    let from = IpAddr::V4(Ipv4Addr::new(127, 0, net, 1 + round as u8));
+                    Some(SocketsProcess::start(t.addr, &room, count, from).await)
+                }
+                _ => None,
+            };
             phases.push(phase(attack, round, false, (t.addr, pid), quiet()).await);
             let loaded = match attack {
                 "flood" => {
@@ -380,20 +403,18 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
                     phase(attack, round, true, (t.addr, pid), attack_future).await
                 }
                 _ => {
-                    // A fresh address each round (127.0.0.1, .2, ... for the sockets,
-                    // 127.0.1.1, ... for the hall), so each round meets the per-address limits
-                    // with nothing spent.
-                    let (count, net) = match attack {
-                        "hall" => (a.hall, 1),
-                        _ => (a.sockets, 0),
-                    };
-                    let from = IpAddr::V4(Ipv4Addr::new(127, 0, net, 1 + round as u8));
+                    let started = sockets_process
+                        .take()
+                        .expect("started before the quiet window");
                     phase(attack, round, true, (t.addr, pid), async {
                         let start = mono_ns();
                         let rss = || pid.and_then(|p| proc_sample(p).ok()).map(|s| s.rss_kib);
                         let rss_before = rss();
-                        let mut attacker = match SocketsProcess::start(t.addr, &room, count, from) {
-                            Ok(p) => p,
+                        let mut attacker = match started {
+                            Ok(mut p) => match p.go().await {
+                                Ok(()) => p,
+                                Err(e) => return (json!({ "error": e }), mono_ns()),
+                            },
                             Err(e) => return (json!({ "error": e }), mono_ns()),
                         };
                         let mut report = attacker.report().await;
@@ -498,6 +519,9 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "usage": p.usage,
         })
     };
+    if let Some(path) = &a.timeline {
+        write_timeline(path, &phases, &timeline)?;
+    }
     let mut by_attack = serde_json::Map::new();
     for &attack in &attacks {
         let of = |loaded: bool| -> Vec<&Phase> {
@@ -644,6 +668,25 @@ fn worst_of(rounds: &[Value]) -> Value {
         }
     }
     out
+}
+
+/// Writes every window and every delivery to the active clients (`--timeline`), for finding
+/// where within a window the others waited: `{"windows": [[attack, attacked, start_ns, end_ns],
+/// ...], "deliveries": [[intended_ns, fanout_ns], ...]}`, times on `CLOCK_MONOTONIC` (as
+/// `perf record -k CLOCK_MONOTONIC` gives them).
+fn write_timeline(
+    path: &std::path::Path,
+    phases: &[Phase],
+    timeline: &[(u64, u64, u64)],
+) -> Result<(), String> {
+    let windows: Vec<Value> = phases
+        .iter()
+        .map(|p| json!([p.attack, p.loaded, p.start, p.end]))
+        .collect();
+    let deliveries: Vec<[u64; 2]> = timeline.iter().map(|d| [d.0, d.1]).collect();
+    let body = json!({ "windows": windows, "deliveries": deliveries });
+    std::fs::write(path, body.to_string())
+        .map_err(|e| format!("could not write {}: {e}", path.display()))
 }
 
 /// The others' fan-out latency in each one-second slice of `[start, end)`, by intended send
@@ -983,6 +1026,10 @@ async fn slow_reader(
 // ---------------------------------------------------------------------------------------------
 // Many sockets from one address
 
+/// What `loadgen sockets` prints once started, and what it waits for before opening its sockets.
+const READY: &str = "ready";
+const GO: &str = "go\n";
+
 /// `loadgen sockets`, started on the server's core at idle priority.
 struct SocketsProcess {
     child: tokio::process::Child,
@@ -990,7 +1037,13 @@ struct SocketsProcess {
 }
 
 impl SocketsProcess {
-    fn start(addr: SocketAddr, room: &str, count: usize, source: IpAddr) -> Result<Self, String> {
+    /// Starts it and waits until it is ready to open its sockets (see [`Self::go`]).
+    async fn start(
+        addr: SocketAddr,
+        room: &str,
+        count: usize,
+        source: IpAddr,
+    ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         // See the module's comment for why the server's core, at idle priority.
         let mut child = tokio::process::Command::new("taskset")
@@ -1009,10 +1062,24 @@ impl SocketsProcess {
             .spawn()
             .map_err(|e| format!("could not start loadgen sockets: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        Ok(Self {
+        let mut started = Self {
             child,
             stdout: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout)),
-        })
+        };
+        match started.stdout.next_line().await {
+            Ok(Some(line)) if line == READY => Ok(started),
+            other => Err(format!("loadgen sockets did not start: {other:?}")),
+        }
+    }
+
+    /// Tells it to open its sockets now.
+    async fn go(&mut self) -> Result<(), String> {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.child.stdin.as_mut().ok_or("no stdin")?;
+        stdin
+            .write_all(GO.as_bytes())
+            .await
+            .map_err(|e| format!("could not start the sockets: {e}"))
     }
 
     /// Its report, printed once every socket has been answered.
@@ -1049,11 +1116,22 @@ pub struct SocketsArgs {
 /// `loadgen sockets`: opens the sockets, prints the report, holds the admitted ones until stdin
 /// closes, then closes them.
 pub async fn sockets(a: SocketsArgs) -> Result<(), String> {
+    use tokio::io::AsyncBufReadExt;
+    println!("{READY}");
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let mut line = String::new();
+    stdin
+        .read_line(&mut line)
+        .await
+        .map_err(|e| e.to_string())?;
+    if line != GO {
+        return Err(format!("expected {GO:?} on stdin, got {line:?}"));
+    }
     let hold = CancellationToken::new();
     let (report, holders) = open_sockets(a.addr, &a.room, a.count, a.source, &hold).await;
     println!("{report}");
     let mut sink = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdin, &mut sink).await;
     hold.cancel();
     for h in holders {
         let _ = h.await;
