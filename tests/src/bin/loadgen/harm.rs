@@ -1113,8 +1113,9 @@ pub struct SocketsArgs {
     source: IpAddr,
 }
 
-/// `loadgen sockets`: opens the sockets, prints the report, holds the admitted ones until stdin
-/// closes, then closes them.
+/// `loadgen sockets`: prints `ready`, waits for `go` on stdin, opens the sockets, prints the
+/// report, holds the admitted ones until stdin closes, then closes them. By hand:
+/// `(echo go; sleep 10) | loadgen sockets --addr ... --room ... --source 127.0.0.9`.
 pub async fn sockets(a: SocketsArgs) -> Result<(), String> {
     use tokio::io::AsyncBufReadExt;
     println!("{READY}");

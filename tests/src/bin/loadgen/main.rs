@@ -75,8 +75,9 @@ enum Command {
     /// 500 sockets from one address (Bothy only).
     Harm(harm::HarmArgs),
     /// Many sockets opened at once from one address, joining one room (`harm`'s third attack,
-    /// which runs it as a process of its own); prints a JSON line when all are answered, then
-    /// holds the admitted ones until stdin closes.
+    /// which runs it as a process of its own); prints `ready`, opens them when it reads `go` on
+    /// stdin, prints a JSON line when all are answered, then holds the admitted ones until stdin
+    /// closes.
     Sockets(harm::SocketsArgs),
 }
 
