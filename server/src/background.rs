@@ -4,8 +4,9 @@
 //! idle core it runs at once, as any thread would.
 //!
 //! Only work the room's members are not waiting on belongs here: a big board's new version for
-//! joiners (who meanwhile get the older one) and its gzip for their downloads. The journal's
-//! writes stay on tokio's blocking pool, where a confirmation never waits behind a compression.
+//! joiners (who meanwhile get the older one), its gzip for their downloads, and a compaction's
+//! snapshot (the journal holds everything it does meanwhile). The journal's writes stay on
+//! tokio's blocking pool, where a confirmation never waits behind a compression.
 
 use std::sync::mpsc;
 

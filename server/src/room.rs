@@ -256,7 +256,10 @@ enum Flight {
         batch: Batch,
         task: JoinHandle<(Journal, Result<(), storage::StorageError>)>,
     },
-    Compaction {
+    /// The first step of a compaction: the journal moves aside to be replaced by `snapshot`
+    /// (see [`Journal::rotate`]).
+    Rotation {
+        snapshot: RoomSnapshot,
         task: JoinHandle<(Journal, Result<(), storage::StorageError>)>,
     },
 }
@@ -302,6 +305,12 @@ pub struct RoomActor {
     shutdown: CancellationToken,
     /// Compact at the next quiet moment (a note's words were removed).
     compact_soon: bool,
+    /// The second step of a compaction: the snapshot being saved on the background thread
+    /// while the journal goes on taking operations (`None` in it: the job panicked).
+    saving: Option<JoinHandle<Option<Result<(), storage::StorageError>>>>,
+    /// Why saving a snapshot failed, until the room turns read-only (when no batch is in
+    /// flight).
+    save_failed: Option<String>,
 }
 
 /// One applied message kept for catch-up.
@@ -367,6 +376,8 @@ impl RoomActor {
             read_only: read_only.clone(),
             shutdown,
             compact_soon: false,
+            saving: None,
+            save_failed: None,
         };
         (actor, RoomHandle { tx, read_only })
     }
@@ -375,7 +386,7 @@ impl RoomActor {
         let mut stopping = false;
         loop {
             self.start_disk_work(stopping);
-            if stopping && self.flight.is_none() {
+            if stopping && self.flight.is_none() && self.saving.is_none() {
                 break;
             }
             let timer = self.timer_deadline().filter(|_| !stopping);
@@ -392,6 +403,10 @@ impl RoomActor {
                     let flight = self.flight.take().expect("flight is some");
                     self.finish_flight(flight, result);
                 }
+                result = wait_saving(&mut self.saving), if self.saving.is_some() => {
+                    self.saving = None;
+                    self.finish_saving(result);
+                }
                 Some(made) = self.making.join_next(), if !self.making.is_empty() => {
                     self.version_made(made);
                 }
@@ -406,8 +421,18 @@ impl RoomActor {
 
     /// Starts the next fsync batch, or a compaction when the journal is long (or the room is
     /// stopping and has unsaved journal records), if no disk work is in progress.
+    ///
+    /// A compaction holds the journal only to rotate it (a rename and a folder fsync); the
+    /// snapshot is then saved beside the journal, which goes on taking batches, so a big board's
+    /// snapshot never holds up anyone's confirmation. One compaction at a time.
     fn start_disk_work(&mut self, stopping: bool) {
         if self.flight.is_some() {
+            return;
+        }
+        if let Some(problem) = self.save_failed.take() {
+            if self.journal.is_some() {
+                self.become_read_only(&problem, None);
+            }
             return;
         }
         let Some(mut journal) = self.journal.take() else {
@@ -434,9 +459,12 @@ impl RoomActor {
                 (journal, result)
             });
             self.flight = Some(Flight::Batch { batch, task });
-        } else if journal.records >= self.config.compact_every
-            || ((stopping || self.compact_soon) && journal.records > 0)
+        } else if self.saving.is_none()
+            && (journal.records >= self.config.compact_every
+                || ((stopping || self.compact_soon) && journal.records > 0))
         {
+            // No batch in flight and none waiting: the journal holds exactly the confirmed
+            // operations, which this snapshot holds.
             self.compact_soon = false;
             let snapshot = RoomSnapshot {
                 format: SNAPSHOT_FORMAT,
@@ -446,11 +474,10 @@ impl RoomActor {
                 recent_ops: self.recent_order.iter().cloned().collect(),
             };
             let task = tokio::task::spawn_blocking(move || {
-                let dir = journal.dir().to_owned();
-                let result = storage::compact(&dir, &snapshot, &mut journal);
+                let result = journal.rotate();
                 (journal, result)
             });
-            self.flight = Some(Flight::Compaction { task });
+            self.flight = Some(Flight::Rotation { snapshot, task });
         } else {
             self.journal = Some(journal);
         }
@@ -470,17 +497,49 @@ impl RoomActor {
                 self.journal = journal;
                 self.commit(batch);
             }
-            (Flight::Compaction { .. }, Ok(())) => {
-                self.journal = journal;
+            (Flight::Rotation { snapshot, .. }, Ok(())) => {
+                if let Some(journal) = journal {
+                    // Nobody waits on the snapshot any more: it is serialised and written at
+                    // the lowest priority, in the gaps between the live traffic.
+                    let dir = journal.dir().to_owned();
+                    self.journal = Some(journal);
+                    let background = self.config.background.clone();
+                    self.saving = Some(tokio::spawn(async move {
+                        background
+                            .run(move || storage::save_compacted(&dir, &snapshot))
+                            .await
+                    }));
+                }
             }
             (flight, Err(problem)) => {
                 let unsaved = match flight {
                     Flight::Batch { batch, .. } => Some(batch),
-                    Flight::Compaction { .. } => None,
+                    Flight::Rotation { .. } => None,
                 };
                 self.become_read_only(&problem, unsaved);
             }
         }
+    }
+
+    /// The snapshot of a compaction is saved, or could not be. On failure the room turns
+    /// read-only as for a failed journal write, once any batch in flight is back (it may still
+    /// be confirmed: its records are in the journal). Nothing confirmed is lost either way: the
+    /// journals still hold every record the old snapshot lacks.
+    fn finish_saving(
+        &mut self,
+        result: Result<Option<Result<(), storage::StorageError>>, JoinError>,
+    ) {
+        let problem = match result {
+            Ok(Some(Ok(()))) => return,
+            Ok(Some(Err(e))) => e.to_string(),
+            Ok(None) => "saving the snapshot failed".to_owned(),
+            Err(e) => format!("the disk task failed: {e}"),
+        };
+        if self.read_only.load(Ordering::Relaxed) {
+            tracing::error!(room = %self.room, %problem, "could not save a snapshot");
+            return;
+        }
+        self.save_failed = Some(problem);
     }
 
     /// A batch is durable: move the confirmed board forward and tell everyone who may know.
@@ -1144,7 +1203,16 @@ async fn wait_flight(
     flight: &mut Option<Flight>,
 ) -> Result<(Journal, Result<(), storage::StorageError>), tokio::task::JoinError> {
     match flight {
-        Some(Flight::Batch { task, .. }) | Some(Flight::Compaction { task }) => task.await,
+        Some(Flight::Batch { task, .. }) | Some(Flight::Rotation { task, .. }) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_saving(
+    saving: &mut Option<JoinHandle<Option<Result<(), storage::StorageError>>>>,
+) -> Result<Option<Result<(), storage::StorageError>>, JoinError> {
+    match saving {
+        Some(task) => task.await,
         None => std::future::pending().await,
     }
 }

@@ -22,6 +22,9 @@ pub const SNAPSHOT_FORMAT: u32 = 1;
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
 const JOURNAL_FILE: &str = "journal.log";
+/// The journal as it was when a compaction began, until the snapshot that holds it is saved:
+/// appends go on in a fresh `journal.log` meanwhile (see [`Journal::rotate`]).
+const PREVIOUS_JOURNAL_FILE: &str = "journal.prev.log";
 const EVENT_FILE: &str = "event.json";
 const EVENT_TMP: &str = "event.json.tmp";
 /// Added to an event folder's name while the event is being purged (`events/<id>.purging`).
@@ -431,7 +434,8 @@ impl Storage {
         self.finish_event_purge(event, &rooms)
     }
 
-    /// Loads a room: its snapshot, then every journal record after it. See [`Recovery`] for what
+    /// Loads a room: its snapshot, then every journal record after it (in `journal.prev.log`,
+    /// if a compaction was interrupted, then in `journal.log`). See [`Recovery`] for what
     /// happens to a torn or corrupt journal.
     pub fn load_room(&self, room: &RoomId, limits: &Limits) -> Result<LoadedRoom, StorageError> {
         let dir = self.room_dir(room);
@@ -440,13 +444,42 @@ impl Storage {
         }
         let snapshot = read_snapshot(&dir.join(SNAPSHOT_FILE), room, limits)?;
         let mut state = RecoveredState::from_snapshot(snapshot);
+        let previous_path = dir.join(PREVIOUS_JOURNAL_FILE);
         let journal_path = dir.join(JOURNAL_FILE);
-        let recovery = replay_journal(&journal_path, &mut state)?;
+        let interrupted = previous_path.is_file();
+        let mut recovery = Recovery::Clean { records: 0 };
+        for path in [&previous_path, &journal_path] {
+            // Only the newest journal can end in a torn record: the previous one was whole and
+            // fsynced before it was moved aside.
+            let newest = path == &journal_path;
+            match replay_journal(path, newest, &mut state)? {
+                damaged @ Recovery::SetAside { .. } => {
+                    if path == &previous_path {
+                        // The later records cannot follow a gap: keep them aside too.
+                        set_aside_unread(&journal_path)?;
+                    }
+                    recovery = damaged;
+                    break;
+                }
+                Recovery::TornTail { dropped_bytes, .. } => {
+                    recovery = Recovery::TornTail {
+                        records: state.replayed,
+                        dropped_bytes,
+                    };
+                }
+                Recovery::Clean { .. } => match &mut recovery {
+                    Recovery::Clean { records } | Recovery::TornTail { records, .. } => {
+                        *records = state.replayed;
+                    }
+                    Recovery::SetAside { .. } => {}
+                },
+            }
+        }
         let mut journal = Journal::open(&dir, self.faults.clone())?;
         journal.records = state.replayed;
-        if let Recovery::SetAside { .. } = recovery {
-            // The damaged journal was moved aside; save what was recovered so the room starts
-            // from a clean snapshot and an empty journal.
+        if interrupted || matches!(recovery, Recovery::SetAside { .. }) {
+            // A damaged journal was moved aside, or a compaction did not finish: save what was
+            // recovered so the room starts from a clean snapshot and one empty journal.
             compact(&dir, &state.to_snapshot(room), &mut journal)?;
         }
         Ok(LoadedRoom {
@@ -562,7 +595,13 @@ pub fn decode_line(line: &[u8]) -> Result<JournalRecord, String> {
     serde_json::from_slice(json).map_err(|e| format!("the record cannot be read: {e}"))
 }
 
-fn replay_journal(path: &Path, state: &mut RecoveredState) -> Result<Recovery, StorageError> {
+/// Replays one journal file into `state`. A last record without its newline is a torn tail if
+/// `newest` (dropped, and the file cut back), and damage otherwise.
+fn replay_journal(
+    path: &Path,
+    newest: bool,
+    state: &mut RecoveredState,
+) -> Result<Recovery, StorageError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Recovery::Clean { records: 0 }),
@@ -593,6 +632,14 @@ fn replay_journal(path: &Path, state: &mut RecoveredState) -> Result<Recovery, S
                     "a record is longer than any the server writes".into(),
                 );
             }
+            if !newest {
+                return set_aside(
+                    path,
+                    state,
+                    line_no,
+                    "the last record is cut short in a journal that was complete".into(),
+                );
+            }
             // No newline: the last write was cut short. Drop it and truncate, so the next
             // append starts on a clean line.
             let len = fs::metadata(path).map_err(io_err(path))?.len();
@@ -621,15 +668,7 @@ fn set_aside(
     line: usize,
     problem: String,
 ) -> Result<Recovery, StorageError> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let aside = path.with_file_name(format!("journal.{stamp}.corrupt"));
-    fs::rename(path, &aside).map_err(io_err(path))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
+    let aside = move_aside(path)?;
     tracing::error!(
         journal = %path.display(),
         set_aside = %aside.display(),
@@ -643,6 +682,40 @@ fn set_aside(
         problem,
         set_aside: aside,
     })
+}
+
+/// Sets aside a journal that was not replayed because the one before it was damaged: its
+/// records cannot follow the gap, and they are kept for inspection, never deleted.
+fn set_aside_unread(path: &Path) -> Result<(), StorageError> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let aside = move_aside(path)?;
+    tracing::error!(
+        journal = %path.display(),
+        set_aside = %aside.display(),
+        "the journal before this one is damaged; set this one aside unread"
+    );
+    Ok(())
+}
+
+/// Renames a journal to `journal.<ms>.corrupt` (`journal.prev.<ms>.corrupt` for
+/// `journal.prev.log`: both may be set aside in the same millisecond), durably.
+fn move_aside(path: &Path) -> Result<PathBuf, StorageError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "journal".into());
+    let aside = path.with_file_name(format!("{stem}.{stamp}.corrupt"));
+    fs::rename(path, &aside).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(aside)
 }
 
 fn read_snapshot(
@@ -713,15 +786,38 @@ pub fn write_snapshot(dir: &Path, snapshot: &RoomSnapshot) -> Result<(), Storage
     sync_dir(dir)
 }
 
-/// Saves `snapshot` and then empties the journal. A crash between the two leaves records the
-/// snapshot already holds; replay skips them by sequence number.
+/// Saves `snapshot` and then empties the journal (and deletes `journal.prev.log`, if a
+/// compaction left one), all at once: for start-up, when nothing else uses the journal. A crash
+/// between the steps leaves records the snapshot already holds; replay skips them by sequence
+/// number. A running room compacts in two steps instead: [`Journal::rotate`], then
+/// [`save_compacted`].
 pub fn compact(
     dir: &Path,
     snapshot: &RoomSnapshot,
     journal: &mut Journal,
 ) -> Result<(), StorageError> {
     write_snapshot(dir, snapshot)?;
-    journal.truncate()
+    journal.truncate()?;
+    remove_previous_journal(dir)
+}
+
+/// The second step of a running room's compaction, after [`Journal::rotate`]: saves `snapshot`,
+/// which holds every record of `journal.prev.log`, then deletes that file. It does not touch
+/// `journal.log`, so the room goes on saving operations meanwhile. A crash before the snapshot
+/// is renamed leaves the old snapshot and both journals, which replay in order; after it,
+/// records the snapshot already holds, which replay skips.
+pub fn save_compacted(dir: &Path, snapshot: &RoomSnapshot) -> Result<(), StorageError> {
+    write_snapshot(dir, snapshot)?;
+    remove_previous_journal(dir)
+}
+
+fn remove_previous_journal(dir: &Path) -> Result<(), StorageError> {
+    let path = dir.join(PREVIOUS_JOURNAL_FILE);
+    match fs::remove_file(&path) {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
 }
 
 /// What a purge deleted.
@@ -870,6 +966,26 @@ impl Journal {
     fn truncate(&mut self) -> Result<(), StorageError> {
         self.file.set_len(0).map_err(io_err(&self.path))?;
         self.file.sync_all().map_err(io_err(&self.path))?;
+        self.synced_len = 0;
+        self.records = 0;
+        Ok(())
+    }
+
+    /// The first step of a running room's compaction: renames the journal, which must hold
+    /// exactly the records of the snapshot about to be saved, to `journal.prev.log`, and goes
+    /// on in a new, empty `journal.log`. It costs a rename and a folder fsync, so operations
+    /// wait for that and not for the snapshot ([`save_compacted`]). Nothing is appended to the
+    /// new file before the folder is fsynced, so a crash in between loses no confirmed record.
+    pub fn rotate(&mut self) -> Result<(), StorageError> {
+        let previous = self.dir.join(PREVIOUS_JOURNAL_FILE);
+        fs::rename(&self.path, &previous).map_err(io_err(&self.path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        sync_dir(&self.dir)?;
+        self.file = file;
         self.synced_len = 0;
         self.records = 0;
         Ok(())

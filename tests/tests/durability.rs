@@ -353,6 +353,92 @@ async fn a_room_on_a_failing_disk(faults: Faults) {
     assert_eq!(next.seq, confirmed.len() as u64 + 1);
 }
 
+#[tokio::test]
+async fn a_snapshot_that_cannot_be_saved_makes_the_room_read_only_and_loses_nothing() {
+    // A compaction's snapshot is saved beside the journal, which goes on confirming. Here the
+    // disk refuses the snapshot (a folder stands where its temp file goes) while the journal
+    // still takes writes: the room turns read-only, and everything it confirmed, before or
+    // after the compaction began, is there after a restart.
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(tmp.path(), |c| c.compact_every = 5).await;
+    let room = server.create_room("Ideas").await;
+    let room_dir = tmp.path().join("rooms").join(&room);
+    std::fs::create_dir(room_dir.join("snapshot.json.tmp")).unwrap();
+    let (mut a, _) = server.joined(&room).await;
+    let (mut b, _) = server.joined(&room).await;
+    let mut confirmed = 0;
+    let failed = loop {
+        assert!(confirmed < 100, "the room never turned read-only");
+        let id = a.op(create_note(&format!("note {confirmed}"))).await;
+        match a.outcome(&id).await {
+            ServerMessage::Applied(x) => {
+                confirmed += 1;
+                assert_eq!(x.seq, confirmed);
+            }
+            ServerMessage::Rejected(r) => break r,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(failed.reason, RejectReason::ReadOnly);
+    assert!(confirmed >= 5, "confirmed {confirmed}");
+    b.recv_until(|m| matches!(m, ServerMessage::ReadOnly(_)))
+        .await;
+    let health = bothy_tests::http::get(server.addr, "/healthz").await;
+    assert_eq!(health.status, 503);
+    server.stop().await;
+    std::fs::remove_dir(room_dir.join("snapshot.json.tmp")).unwrap();
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let (mut c, w) = server.joined(&room).await;
+    assert!(!w.read_only);
+    assert_eq!(w.seq, confirmed);
+    let texts: Vec<String> = w.board.unwrap().notes.into_iter().map(|n| n.text).collect();
+    let expected: Vec<String> = (0..confirmed).map(|i| format!("note {i}")).collect();
+    assert_eq!(texts, expected);
+    let next = c.apply(create_note("after the restart")).await;
+    assert_eq!(next.seq, confirmed + 1);
+    // The restart finished the compaction: one snapshot, one journal.
+    assert!(!room_dir.join("journal.prev.log").exists());
+}
+
+#[tokio::test]
+async fn a_busy_room_compacts_while_it_confirms_and_keeps_every_op_once() {
+    // Two people adding notes as fast as they are confirmed, in a room that compacts every 7
+    // records: every op is confirmed once, in order, and a SIGKILL at the end (whatever step of
+    // a compaction it lands on) loses none of them.
+    let tmp = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(tmp.path(), &["--compact-every", "7"]);
+    let room = bothy_tests::create_room(server.addr, "What would help?").await;
+    let mut a = Client::connect(server.addr, &room).await;
+    a.join(None).await;
+    let mut b = Client::connect(server.addr, &room).await;
+    b.join(None).await;
+    let mut seqs = Vec::new();
+    for i in 0..60 {
+        let (x, y) = tokio::join!(
+            a.apply(create_note(&format!("a{i}"))),
+            b.apply(create_note(&format!("b{i}")))
+        );
+        seqs.extend([x.seq, y.seq]);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=120).collect::<Vec<u64>>());
+    server.kill9();
+    let loaded = load(tmp.path(), &room).unwrap();
+    assert_eq!(loaded.seq, 120);
+    let mut texts: Vec<String> = loaded
+        .board
+        .notes
+        .values()
+        .map(|n| n.text.clone())
+        .collect();
+    texts.sort();
+    let mut expected: Vec<String> = (0..60)
+        .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(texts, expected);
+}
+
 #[test]
 fn recovering_a_10000_op_journal() {
     let tmp = tempfile::tempdir().unwrap();
@@ -518,7 +604,10 @@ impl History {
 struct OnDisk {
     snapshot: Vec<u8>,
     tmp: Option<Vec<u8>>,
-    journal: Vec<u8>,
+    /// `journal.prev.log`: the journal a running room's compaction moved aside.
+    previous: Option<Vec<u8>>,
+    /// `journal.log` (`None`: not there, as between the rotation's rename and its new file).
+    journal: Option<Vec<u8>>,
 }
 
 fn write_room(dir: &Path, room: &RoomId, files: &OnDisk) {
@@ -528,13 +617,19 @@ fn write_room(dir: &Path, room: &RoomId, files: &OnDisk) {
     if let Some(tmp) = &files.tmp {
         std::fs::write(room_dir.join("snapshot.json.tmp"), tmp).unwrap();
     }
-    std::fs::write(room_dir.join("journal.log"), &files.journal).unwrap();
+    if let Some(previous) = &files.previous {
+        std::fs::write(room_dir.join("journal.prev.log"), previous).unwrap();
+    }
+    if let Some(journal) = &files.journal {
+        std::fs::write(room_dir.join("journal.log"), journal).unwrap();
+    }
 }
 
 /// Restarts (twice, as a second crash could come right after recovery) and checks the room holds
-/// every confirmed operation exactly once. Returns what the first recovery found.
-fn restart_and_check(h: &History, files: &OnDisk, state: &str) -> Recovery {
-    let n = h.records.len();
+/// the first `confirmed` operations of `h`, each exactly once. Returns what the first recovery
+/// found.
+fn restart_and_check(h: &History, files: &OnDisk, confirmed: usize, state: &str) -> Recovery {
+    let n = confirmed;
     let tmp = tempfile::tempdir().unwrap();
     write_room(tmp.path(), &h.room, files);
     let mut first = None;
@@ -555,8 +650,7 @@ fn restart_and_check(h: &History, files: &OnDisk, state: &str) -> Recovery {
             .iter()
             .map(|r| (r.seq, r.op_id.as_str()))
             .collect();
-        let confirmed: Vec<(u64, &str)> = h
-            .records
+        let confirmed: Vec<(u64, &str)> = h.records[..n]
             .iter()
             .map(|r| (r.seq, r.op_id.as_str()))
             .collect();
@@ -569,11 +663,13 @@ fn restart_and_check(h: &History, files: &OnDisk, state: &str) -> Recovery {
         }
         first.get_or_insert(loaded.recovery);
     }
-    // Nothing was set aside, and the snapshot was never replaced by a bad one.
+    // Nothing was set aside, the snapshot was never replaced by a bad one, and an unfinished
+    // compaction was finished by the first restart.
     let room_dir = tmp.path().join("rooms").join(h.room.as_str());
     for entry in std::fs::read_dir(&room_dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.ends_with(".corrupt"), "{state}: {name} was set aside");
+        assert_ne!(name, "journal.prev.log", "{state}: left after a restart");
     }
     first.unwrap()
 }
@@ -587,89 +683,214 @@ fn a_crash_at_each_step_of_compaction_keeps_every_confirmed_op_exactly_once() {
     let mut states = 0;
     for k in K0..=N {
         let new = serde_json::to_vec(&h.snapshot(k)).unwrap();
-        // Before compaction: the old snapshot and the journal since it.
-        let journal = h.journal(K0, N);
-        let before = |tmp: Option<Vec<u8>>| OnDisk {
-            snapshot: old.clone(),
-            tmp,
-            journal: journal.clone(),
-        };
-        let mut check = |files: OnDisk, step: String, expect_torn: bool| {
-            let recovery = restart_and_check(&h, &files, &format!("K={k}: {step}"));
+        let mut check = |files: OnDisk, confirmed: usize, step: &str, expect_torn: bool| {
+            let step = format!("K={k}: {step}");
+            let recovery = restart_and_check(&h, &files, confirmed, &step);
             assert_eq!(
                 matches!(recovery, Recovery::TornTail { .. }),
                 expect_torn,
-                "K={k}: {step}: {recovery:?}"
+                "{step}: {recovery:?}"
             );
             states += 1;
         };
-        check(before(None), "crash before the temp file".into(), false);
-        // Crash while writing the temp file, or (power loss) before its fsync: any prefix.
+        // A running room compacts in two steps. (1) With no batch in flight, so the journal
+        // holds exactly records K0+1..=K, it renames the journal to journal.prev.log, creates
+        // a new journal.log and fsyncs the folder. A crash between the rename and the new file:
+        check(
+            OnDisk {
+                snapshot: old.clone(),
+                tmp: None,
+                previous: Some(h.journal(K0, k)),
+                journal: None,
+            },
+            k,
+            "rotated, no new journal yet",
+            false,
+        );
+        // (2) Beside the new journal, which takes records K+1.. meanwhile, it writes the
+        // snapshot at K: the temp file cut anywhere (a crash, or power lost before its fsync),
+        // then whole but not renamed (or renamed and the rename lost with the power).
+        let rotated = |tmp: Option<Vec<u8>>, snapshot: &Vec<u8>| OnDisk {
+            snapshot: snapshot.clone(),
+            tmp,
+            previous: Some(h.journal(K0, k)),
+            journal: Some(h.journal(k, N)),
+        };
         for cut in [0, 1, new.len() / 3, new.len() / 2, new.len() - 1] {
             check(
-                before(Some(new[..cut].to_vec())),
-                format!("temp file cut at {cut} of {} bytes", new.len()),
+                rotated(Some(new[..cut].to_vec()), &old),
+                N,
+                &format!("rotated, temp file cut at {cut} of {} bytes", new.len()),
                 false,
             );
         }
-        // The temp file written and fsynced, not yet renamed; or renamed but the folder not
-        // fsynced, and the power failed (the rename is lost).
         check(
-            before(Some(new.clone())),
-            "temp file whole, not renamed".into(),
+            rotated(Some(new.clone()), &old),
+            N,
+            "rotated, temp file whole, not renamed",
             false,
         );
-        // Renamed (and the folder fsynced, or not), the journal not yet truncated: the
-        // snapshot already holds records K0+1..=K, which replay must skip.
+        // Renamed: the snapshot holds every record of journal.prev.log, not yet deleted.
         check(
-            OnDisk {
-                snapshot: new.clone(),
-                tmp: None,
-                journal: journal.clone(),
-            },
-            "renamed, journal intact".into(),
+            rotated(None, &new),
+            N,
+            "rotated, renamed, previous journal not deleted",
             false,
         );
-        // Journal truncated (fsynced or not), then the records after K appended.
-        let after = h.journal(k, N);
+        // ... and the power failed during an append to the new journal: a torn record, or
+        // (ext4 with delayed allocation) a tail of zeros where unsynced data never landed.
+        // Neither was confirmed.
+        for (tail, what) in [
+            (b"0badc0de {\"seq\":".to_vec(), "torn"),
+            (vec![0u8; 512], "left as zeros"),
+        ] {
+            for snapshot in [&old, &new] {
+                let mut files = rotated(None, snapshot);
+                files.journal.as_mut().unwrap().extend_from_slice(&tail);
+                let renamed = if snapshot == &new {
+                    "renamed"
+                } else {
+                    "not renamed"
+                };
+                check(
+                    files,
+                    N,
+                    &format!("rotated, snapshot {renamed}, an unconfirmed append {what}"),
+                    true,
+                );
+            }
+        }
+        // Done: the previous journal deleted (the deletion fsynced or not).
         check(
             OnDisk {
                 snapshot: new.clone(),
                 tmp: None,
-                journal: after.clone(),
+                previous: None,
+                journal: Some(h.journal(k, N)),
             },
-            "journal truncated, later records appended".into(),
+            N,
+            "previous journal deleted, later records appended",
             false,
         );
-        // ... and the power failed during the next append: a torn record, or (ext4 with
-        // delayed allocation) a tail of zeros where unsynced data never landed. Neither was
-        // confirmed.
-        let mut torn = after.clone();
-        torn.extend_from_slice(b"0badc0de {\"seq\":");
+
+        // At start-up (after recovery set a damaged journal aside, or finished an interrupted
+        // compaction) a room compacts in one go: snapshot, then the journal emptied. Records
+        // after K are only appended once the room runs, after the journal is emptied.
+        let before = |tmp: Option<Vec<u8>>| OnDisk {
+            snapshot: old.clone(),
+            tmp,
+            previous: None,
+            journal: Some(h.journal(K0, k)),
+        };
         check(
-            OnDisk {
-                snapshot: new.clone(),
-                tmp: None,
-                journal: torn,
-            },
-            "an unconfirmed append torn".into(),
-            true,
+            before(None),
+            k,
+            "start-up: crash before the temp file",
+            false,
         );
-        let mut zeros = after.clone();
-        zeros.extend_from_slice(&[0u8; 512]);
+        for cut in [0, new.len() / 2, new.len() - 1] {
+            check(
+                before(Some(new[..cut].to_vec())),
+                k,
+                &format!("start-up: temp file cut at {cut} of {} bytes", new.len()),
+                false,
+            );
+        }
         check(
             OnDisk {
                 snapshot: new.clone(),
                 tmp: None,
-                journal: zeros,
+                previous: None,
+                journal: Some(h.journal(K0, k)),
             },
-            "an unconfirmed append left as zeros".into(),
-            true,
+            k,
+            "start-up: renamed, journal not yet emptied",
+            false,
+        );
+        check(
+            OnDisk {
+                snapshot: new.clone(),
+                tmp: None,
+                previous: Some(h.journal(K0, k)),
+                journal: Some(Vec::new()),
+            },
+            k,
+            "start-up: journal emptied, previous journal not yet deleted",
+            false,
         );
     }
     println!(
         "compaction crash states: {states} restarts (each done twice), N={N}, K0={K0}, K={K0}..={N}"
     );
+}
+
+#[test]
+fn a_damaged_previous_journal_sets_both_journals_aside_and_keeps_what_came_before() {
+    // A bit flipped in journal.prev.log (a compaction was interrupted): the records after the
+    // damage cannot be applied, nor can the later journal's, which would follow a gap. Both
+    // files are kept, byte for byte; the room opens with what came before the damage.
+    const N: usize = 12;
+    const K: usize = 7;
+    let h = history(N);
+    let previous = h.journal(0, K);
+    let journal = h.journal(K, N);
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            previous
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for _ in 0..50 {
+        let pos = rng.random_range(0..previous.len());
+        let mut damaged = previous.clone();
+        damaged[pos] ^= 1 << rng.random_range(0..8);
+        let tmp = tempfile::tempdir().unwrap();
+        write_room(
+            tmp.path(),
+            &h.room,
+            &OnDisk {
+                snapshot: serde_json::to_vec(&h.snapshot(0)).unwrap(),
+                tmp: None,
+                previous: Some(damaged.clone()),
+                journal: Some(journal.clone()),
+            },
+        );
+        let loaded = load(tmp.path(), h.room.as_str()).unwrap();
+        let record = line_starts.iter().filter(|&&s| s <= pos).count();
+        assert!(
+            loaded.seq < record as u64,
+            "flip at {pos}: seq {}",
+            loaded.seq
+        );
+        assert_eq!(loaded.board, h.boards[loaded.seq as usize]);
+        let room_dir = tmp.path().join("rooms").join(h.room.as_str());
+        let mut kept: Vec<Vec<u8>> = std::fs::read_dir(&room_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".corrupt"))
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        kept.sort();
+        assert!(
+            matches!(loaded.recovery, Recovery::SetAside { .. }),
+            "flip at {pos}: {:?}",
+            loaded.recovery
+        );
+        // Even a flip in the last newline: the previous journal was whole, so a cut-short last
+        // record in it is damage, not a torn tail to drop.
+        let mut expected = vec![damaged.clone(), journal.clone()];
+        expected.sort();
+        assert_eq!(kept, expected, "flip at {pos}: {:?}", loaded.recovery);
+        assert!(!room_dir.join("journal.prev.log").exists());
+        // The room goes on from there.
+        let again = load(tmp.path(), h.room.as_str()).unwrap();
+        assert_eq!((again.seq, &again.board), (loaded.seq, &loaded.board));
+        assert_eq!(again.recovery, Recovery::Clean { records: 0 });
+    }
 }
 
 #[test]
@@ -704,7 +925,8 @@ async fn the_server_restarts_on_an_interrupted_compaction_and_applies_resends_on
         &OnDisk {
             snapshot: serde_json::to_vec(&h.snapshot(K)).unwrap(),
             tmp: Some(b"{\"format\":1,\"room\":\"compaction\",\"seq\":".to_vec()),
-            journal: h.journal(0, N),
+            previous: None,
+            journal: Some(h.journal(0, N)),
         },
     );
     let server = TestServer::start_in(tmp.path(), |_| {}).await;
