@@ -43,13 +43,17 @@ struct Args {
     /// lasts until it is dropped).
     #[arg(long, default_value_t = 3.0)]
     harm_window_secs: f64,
-    /// S6's rounds: quiet-then-attacked pairs of windows for each attack.
+    /// S6's rounds of the slow reader: quiet-then-attacked pairs of windows (the other attacks
+    /// have their own counts below).
     #[arg(long, default_value_t = 4)]
     harm_rounds: usize,
     /// S6's rounds of the sockets attack and of its control, the hall (short ones; more of them
     /// steady its p99).
     #[arg(long, default_value_t = 12)]
     harm_sockets_rounds: usize,
+    /// S6's rounds of the flood (short ones too, whose p99 a stall of the disk can set).
+    #[arg(long, default_value_t = 12)]
+    harm_flood_rounds: usize,
     /// S6's attacks, comma-separated (default: all of flood, slow_reader, sockets, hall).
     #[arg(long, value_delimiter = ',')]
     harm_attacks: Vec<String>,
@@ -626,6 +630,8 @@ fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
         &ctx.args.harm_rounds.to_string(),
         "--sockets-rounds",
         &ctx.args.harm_sockets_rounds.to_string(),
+        "--flood-rounds",
+        &ctx.args.harm_flood_rounds.to_string(),
         "--slow-limit-secs",
         &HARM_SLOW_LIMIT_SECS.to_string(),
         "--source-net",
@@ -641,6 +647,7 @@ fn run_harm(ctx: &Ctx, clients: usize, rate: f64) -> Result<Value, String> {
         ctx.args.warmup_secs
             + ctx.args.harm_rounds as f64 * (6.0 * window + HARM_SLOW_LIMIT_SECS + 4.0)
             + 2.0 * ctx.args.harm_sockets_rounds as f64 * (2.0 * window + 2.0)
+            + ctx.args.harm_flood_rounds as f64 * (2.0 * window + 2.0)
             + window
             + 90.0,
     );
@@ -1036,7 +1043,17 @@ fn harm_rows(
         ));
         for (figure, path, unit) in [
             (
-                "rounds with host steal ≤ 0.05 in both windows",
+                "journal fsyncs over 5 ms in its quiet windows",
+                "journal_stalls.quiet",
+                "",
+            ),
+            (
+                "journal fsyncs over 5 ms in its attacked windows",
+                "journal_stalls.attacked",
+                "",
+            ),
+            (
+                "rounds with host steal ≤ 0.05 and no such fsync in both windows",
                 "steady_host.rounds",
                 "",
             ),

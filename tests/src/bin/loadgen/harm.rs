@@ -72,6 +72,9 @@ const FLOOD_LINGER: Duration = Duration::from_secs(1);
 const ATTACKS: [&str; 4] = ["flood", "slow_reader", "sockets", "hall"];
 /// Host steal (cores) at or below which a window counts as steady (`steady_host`).
 const STEADY_STEAL: f64 = 0.05;
+/// A journal fsync this slow (the server's `bothy_journal_fsync_seconds` bucket) is a stall of
+/// the disk: a window with one does not count as steady.
+const DISK_STALL_MS: f64 = 5.0;
 /// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
 /// closing and their presence messages) falls in no window.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -101,6 +104,10 @@ pub struct HarmArgs {
     /// rounds are short, so more of them cost little and steady its pooled p99.
     #[arg(long)]
     sockets_rounds: Option<usize>,
+    /// Rounds of the flood, if not `--rounds`: short rounds too, whose p99 the disk's own
+    /// stalls (a journal fsync of tens of milliseconds, in any window) can set.
+    #[arg(long)]
+    flood_rounds: Option<usize>,
     /// The attacks to make, comma-separated (default: all of flood, slow_reader, sockets, hall;
     /// `hall` is not an attack but the control for `sockets`).
     #[arg(long, value_delimiter = ',')]
@@ -283,15 +290,17 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         return Err("need at least two clients and a positive rate".into());
     }
     let sockets_rounds = a.sockets_rounds.unwrap_or(a.rounds);
-    if !(1..=200).contains(&a.rounds) || !(1..=200).contains(&sockets_rounds) {
-        return Err("--rounds and --sockets-rounds must be 1 to 200".into());
+    let flood_rounds = a.flood_rounds.unwrap_or(a.rounds);
+    if ![a.rounds, sockets_rounds, flood_rounds]
+        .iter()
+        .all(|r| (1..=200).contains(r))
+    {
+        return Err("--rounds, --sockets-rounds and --flood-rounds must be 1 to 200".into());
     }
-    let rounds_of = |attack: &str| {
-        if attack == "sockets" || attack == "hall" {
-            sockets_rounds
-        } else {
-            a.rounds
-        }
+    let rounds_of = |attack: &str| match attack {
+        "sockets" | "hall" => sockets_rounds,
+        "flood" => flood_rounds,
+        _ => a.rounds,
     };
     let pid = t.server_pid;
     let (rooms, first_note) = prepare_rooms(t, 1, a.seed_notes).await?;
@@ -313,7 +322,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
     eprintln!("loadgen: {} clients joined room {room}", clients.len());
 
     // The schedule is open-ended: senders stop when the last phase is over.
-    let rounds = a.rounds.max(sockets_rounds) as f64;
+    let rounds = a.rounds.max(sockets_rounds).max(flood_rounds) as f64;
     let longest = a.warmup_secs
         + rounds * (6.0 * a.secs + a.slow_limit_secs + 4.0 * SETTLE.as_secs_f64())
         + a.secs
@@ -539,9 +548,18 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             .zip(&loaded_windows)
             .map(|(q, l)| ratios(&pooled(&[l]), &pooled(&[q])))
             .collect();
-        // The same, over only the rounds in which the host took (almost) nothing away in either
-        // window: on a VM, steal turns whatever CPU an attack costs into waiting.
-        let steady = |p: &&Phase| p.usage["steal_util"].as_f64().unwrap_or(1.0) <= STEADY_STEAL;
+        // The same, over only the rounds in which the host took (almost) nothing away and the
+        // disk did not stall, in either window: on a VM, steal turns whatever CPU an attack
+        // costs into waiting, and a journal fsync of tens of milliseconds (this VM's disk has
+        // them at any time, attacked or not) sets a short window's p99 by itself.
+        let disk_stalls = |p: &Phase| {
+            p.usage["server_slow"]["fsyncs_over_5ms"]
+                .as_f64()
+                .unwrap_or(0.0)
+        };
+        let steady = |p: &&Phase| {
+            p.usage["steal_util"].as_f64().unwrap_or(1.0) <= STEADY_STEAL && disk_stalls(p) == 0.0
+        };
         let (steady_quiet, steady_loaded): (Vec<&Phase>, Vec<&Phase>) = quiet_windows
             .iter()
             .zip(&loaded_windows)
@@ -552,6 +570,14 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "rounds": steady_loaded.len(),
             "ratio_to_quiet": (!steady_loaded.is_empty())
                 .then(|| ratios(&pooled(&steady_loaded), &pooled(&steady_quiet))),
+        });
+        // Whether the attack makes the disk stall: as many stalls in its quiet windows as in
+        // its attacked ones says not.
+        let stalls = |windows: &[&Phase]| windows.iter().map(|p| disk_stalls(p)).sum::<f64>();
+        let journal_stalls = json!({
+            "over_ms": DISK_STALL_MS,
+            "quiet": stalls(&quiet_windows),
+            "attacked": stalls(&loaded_windows),
         });
         let attacker_rounds: Vec<Value> =
             loaded_windows.iter().map(|p| p.attacker.clone()).collect();
@@ -569,6 +595,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
                 "loaded": loaded,
                 "ratio_to_quiet_by_round": per_round,
                 "steady_host": steady_host,
+                "journal_stalls": journal_stalls,
                 "attacker": worst_of(&attacker_rounds),
                 "attacker_rounds": attacker_rounds,
                 "windows": windows,
@@ -617,6 +644,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         "secs": a.secs,
         "rounds": a.rounds,
         "sockets_rounds": sockets_rounds,
+        "flood_rounds": flood_rounds,
         "active_source": format!("127.{net}.0.1"),
         "flooder_source": flooder.to_string(),
         "slow_reader_source": slow.to_string(),
