@@ -344,7 +344,11 @@ impl RoomActor {
         shutdown: CancellationToken,
     ) -> (Self, RoomHandle) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let read_only = Arc::new(AtomicBool::new(false));
+        let read_only = Arc::new(AtomicBool::new(loaded.read_only.is_some()));
+        let journal = match loaded.read_only {
+            None => Some(loaded.journal),
+            Some(_) => None,
+        };
         let mut recent = HashMap::new();
         let mut recent_order = VecDeque::new();
         let skip = loaded.recent_ops.len().saturating_sub(RECENT_OPS_CAP);
@@ -372,7 +376,7 @@ impl RoomActor {
             presence_sent_at: None,
             next_batch: Batch::default(),
             flight: None,
-            journal: Some(loaded.journal),
+            journal,
             read_only: read_only.clone(),
             shutdown,
             compact_soon: false,

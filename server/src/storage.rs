@@ -477,10 +477,19 @@ impl Storage {
         }
         let mut journal = Journal::open(&dir, self.faults.clone())?;
         journal.records = state.replayed;
-        if interrupted || matches!(recovery, Recovery::SetAside { .. }) {
-            // A damaged journal was moved aside, or a compaction did not finish: save what was
-            // recovered so the room starts from a clean snapshot and one empty journal.
+        let mut read_only = None;
+        if matches!(recovery, Recovery::SetAside { .. }) {
+            // A damaged journal was moved aside: what was recovered from it is only in memory
+            // until this snapshot is saved, so the room cannot open without it.
             compact(&dir, &state.to_snapshot(room), &mut journal)?;
+        } else if interrupted {
+            // A compaction did not finish: finish it, so the room starts from a clean snapshot
+            // and one empty journal. If the disk still refuses, both journals stay as they are
+            // (replay is idempotent) and the room opens read-only, to be seen and downloaded.
+            if let Err(e) = compact(&dir, &state.to_snapshot(room), &mut journal) {
+                tracing::error!(room = %room, error = %e, "could not finish an interrupted compaction; the room is read-only");
+                read_only = Some(e.to_string());
+            }
         }
         Ok(LoadedRoom {
             board: state.board,
@@ -488,6 +497,7 @@ impl Storage {
             recent_ops: state.recent_ops,
             journal,
             recovery,
+            read_only,
         })
     }
 }
@@ -518,6 +528,9 @@ pub struct LoadedRoom {
     pub recent_ops: Vec<RecentOp>,
     pub journal: Journal,
     pub recovery: Recovery,
+    /// Why the room must not take changes: an interrupted compaction could not be finished,
+    /// and the journals it left must not be rotated again.
+    pub read_only: Option<String>,
 }
 
 struct RecoveredState {
@@ -978,6 +991,14 @@ impl Journal {
     /// new file before the folder is fsynced, so a crash in between loses no confirmed record.
     pub fn rotate(&mut self) -> Result<(), StorageError> {
         let previous = self.dir.join(PREVIOUS_JOURNAL_FILE);
+        if previous.exists() {
+            // An unfinished compaction's records the snapshot does not hold yet: never
+            // replace them.
+            return Err(io_err(&previous)(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a previous journal is still waiting for its snapshot",
+            )));
+        }
         fs::rename(&self.path, &previous).map_err(io_err(&self.path))?;
         let file = OpenOptions::new()
             .create(true)

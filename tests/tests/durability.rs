@@ -386,13 +386,28 @@ async fn a_snapshot_that_cannot_be_saved_makes_the_room_read_only_and_loses_noth
     let health = bothy_tests::http::get(server.addr, "/healthz").await;
     assert_eq!(health.status, 503);
     server.stop().await;
+    let expected: Vec<String> = (0..confirmed).map(|i| format!("note {i}")).collect();
+    // Restarted while the disk still refuses: the compaction cannot be finished, so the room
+    // opens read-only with everything it confirmed, and its journals stay as they are.
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let (mut c, w) = server.joined(&room).await;
+    assert!(w.read_only);
+    assert_eq!(w.seq, confirmed);
+    let texts: Vec<String> = w.board.unwrap().notes.into_iter().map(|n| n.text).collect();
+    assert_eq!(texts, expected);
+    let id = c.op(create_note("while read-only")).await;
+    assert!(
+        matches!(c.outcome(&id).await, ServerMessage::Rejected(r) if r.reason == RejectReason::ReadOnly)
+    );
+    assert!(room_dir.join("journal.prev.log").exists());
+    server.stop().await;
+    // Once the disk takes writes again, the next start finishes the compaction.
     std::fs::remove_dir(room_dir.join("snapshot.json.tmp")).unwrap();
     let server = TestServer::start_in(tmp.path(), |_| {}).await;
     let (mut c, w) = server.joined(&room).await;
     assert!(!w.read_only);
     assert_eq!(w.seq, confirmed);
     let texts: Vec<String> = w.board.unwrap().notes.into_iter().map(|n| n.text).collect();
-    let expected: Vec<String> = (0..confirmed).map(|i| format!("note {i}")).collect();
     assert_eq!(texts, expected);
     let next = c.apply(create_note("after the restart")).await;
     assert_eq!(next.seq, confirmed + 1);
@@ -437,6 +452,29 @@ async fn a_busy_room_compacts_while_it_confirms_and_keeps_every_op_once() {
         .collect();
     expected.sort();
     assert_eq!(texts, expected);
+}
+
+#[test]
+fn a_rotation_never_replaces_a_previous_journal_still_waiting_for_its_snapshot() {
+    // If a journal.prev.log is there, its records may be in no snapshot yet: rotating over it
+    // would lose them. The rotation fails instead (and the room would turn read-only).
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = Storage::open(tmp.path(), Faults::default()).unwrap();
+    let h = history(6);
+    storage
+        .create_room(&h.room, Board::new("What would help?"))
+        .unwrap();
+    let mut loaded = storage.load_room(&h.room, &Limits::default()).unwrap();
+    loaded.journal.append(&h.journal(3, 6), 3).unwrap();
+    let previous = storage.room_dir(&h.room).join("journal.prev.log");
+    std::fs::write(&previous, h.journal(0, 3)).unwrap();
+    let err = loaded.journal.rotate().unwrap_err();
+    assert!(err.to_string().contains("journal.prev.log"), "{err}");
+    assert_eq!(std::fs::read(&previous).unwrap(), h.journal(0, 3));
+    // Both journals are intact, and a restart replays them in order.
+    let again = storage.load_room(&h.room, &Limits::default()).unwrap();
+    assert_eq!((again.seq, &again.board), (6, &h.boards[6]));
+    assert!(!previous.exists());
 }
 
 #[test]
