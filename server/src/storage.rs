@@ -447,34 +447,34 @@ impl Storage {
         let previous_path = dir.join(PREVIOUS_JOURNAL_FILE);
         let journal_path = dir.join(JOURNAL_FILE);
         let interrupted = previous_path.is_file();
-        let mut recovery = Recovery::Clean { records: 0 };
+        let (mut damaged, mut torn) = (None, None);
         for path in [&previous_path, &journal_path] {
             // Only the newest journal can end in a torn record: the previous one was whole and
             // fsynced before it was moved aside.
             let newest = path == &journal_path;
             match replay_journal(path, newest, &mut state)? {
-                damaged @ Recovery::SetAside { .. } => {
-                    if path == &previous_path {
+                found @ Recovery::SetAside { .. } => {
+                    if !newest {
                         // The later records cannot follow a gap: keep them aside too.
                         set_aside_unread(&journal_path)?;
                     }
-                    recovery = damaged;
+                    damaged = Some(found);
                     break;
                 }
-                Recovery::TornTail { dropped_bytes, .. } => {
-                    recovery = Recovery::TornTail {
-                        records: state.replayed,
-                        dropped_bytes,
-                    };
-                }
-                Recovery::Clean { .. } => match &mut recovery {
-                    Recovery::Clean { records } | Recovery::TornTail { records, .. } => {
-                        *records = state.replayed;
-                    }
-                    Recovery::SetAside { .. } => {}
-                },
+                Recovery::TornTail { dropped_bytes, .. } => torn = Some(dropped_bytes),
+                Recovery::Clean { .. } => {}
             }
         }
+        let recovery = match (damaged, torn) {
+            (Some(found), _) => found,
+            (None, Some(dropped_bytes)) => Recovery::TornTail {
+                records: state.replayed,
+                dropped_bytes,
+            },
+            (None, None) => Recovery::Clean {
+                records: state.replayed,
+            },
+        };
         let mut journal = Journal::open(&dir, self.faults.clone())?;
         journal.records = state.replayed;
         let mut read_only = None;
