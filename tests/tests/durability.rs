@@ -70,6 +70,20 @@ fn prefix_boards(dir: &Path, room: &str) -> Vec<Board> {
     boards
 }
 
+/// Where each line of a journal starts: the record holding byte `pos`, counted from 1, is the
+/// number of starts at or before it.
+fn line_starts(journal: &[u8]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(
+            journal
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect()
+}
+
 fn load(dir: &Path, room: &str) -> Result<storage::LoadedRoom, storage::StorageError> {
     let storage = Storage::open(dir, Faults::default()).unwrap();
     storage.load_room(&RoomId::parse(room).unwrap(), &Limits::default())
@@ -197,15 +211,7 @@ async fn every_bit_flip_in_the_journal_is_detected_and_nothing_after_it_is_appli
     let (room, _) = room_with_journal(tmp.path(), 30).await;
     let boards = prefix_boards(tmp.path(), &room);
     let journal = std::fs::read(journal_path(tmp.path(), &room)).unwrap();
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(
-            journal
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1),
-        )
-        .collect();
+    let line_starts = line_starts(&journal);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let (mut detected, mut silent) = (0, 0);
     let flips = 1000;
@@ -872,15 +878,7 @@ fn a_damaged_previous_journal_sets_both_journals_aside_and_keeps_what_came_befor
     let h = history(N);
     let previous = h.journal(0, K);
     let journal = h.journal(K, N);
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(
-            previous
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1),
-        )
-        .collect();
+    let line_starts = line_starts(&previous);
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     for _ in 0..50 {
         let pos = rng.random_range(0..previous.len());
