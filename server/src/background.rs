@@ -5,7 +5,8 @@
 //!
 //! Only work the room's members are not waiting on belongs here: a big board's new version for
 //! joiners (who meanwhile get the older one), its gzip for their downloads, and a compaction's
-//! snapshot (the journal holds everything it does meanwhile). The journal's writes stay on
+//! snapshot while the server runs (the journal holds everything it does meanwhile; at shutdown
+//! the rooms save in parallel on tokio's blocking pool). The journal's writes stay on
 //! tokio's blocking pool, where a confirmation never waits behind a compression.
 
 use std::sync::mpsc;

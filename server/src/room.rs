@@ -503,16 +503,19 @@ impl RoomActor {
             }
             (Flight::Rotation { snapshot, .. }, Ok(())) => {
                 if let Some(journal) = journal {
-                    // Nobody waits on the snapshot any more: it is serialised and written at
-                    // the lowest priority, in the gaps between the live traffic.
                     let dir = journal.dir().to_owned();
                     self.journal = Some(journal);
-                    let background = self.config.background.clone();
-                    self.saving = Some(tokio::spawn(async move {
-                        background
-                            .run(move || storage::save_compacted(&dir, &snapshot))
-                            .await
-                    }));
+                    let save = move || storage::save_compacted(&dir, &snapshot);
+                    self.saving = Some(if self.shutdown.is_cancelled() {
+                        // The server is stopping and every room saves at once: in parallel,
+                        // at normal priority, with no live traffic left to give way to.
+                        tokio::task::spawn_blocking(move || Some(save()))
+                    } else {
+                        // Nobody waits on the snapshot any more: it is serialised and written
+                        // at the lowest priority, in the gaps between the live traffic.
+                        let background = self.config.background.clone();
+                        tokio::spawn(async move { background.run(save).await })
+                    });
                 }
             }
             (flight, Err(problem)) => {
@@ -653,7 +656,7 @@ impl RoomActor {
     /// A write or fsync failed. Never retry: what the kernel said was written may be lost. Stop
     /// accepting changes, put the working state back to what was confirmed, and say so.
     fn become_read_only(&mut self, problem: &str, unsaved: Option<Batch>) {
-        tracing::error!(room = %self.room, %problem, "could not save the journal; the room is read-only");
+        tracing::error!(room = %self.room, %problem, "could not save to disk; the room is read-only");
         self.journal = None;
         self.read_only.store(true, Ordering::Relaxed);
         let mut lost = Vec::new();
