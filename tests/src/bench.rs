@@ -132,9 +132,187 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// Latencies counted in buckets 1 % wide, so that windows measured apart (in several runs, or
+/// drawn again and again by [`ratio_interval`]) can be pooled afterwards and any quantile of
+/// the pool read within 1 %. Bucket 0 holds everything under 1 µs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogHistogram {
+    counts: Vec<u64>,
+}
+
+/// Each bucket's upper edge is this many times its lower edge.
+const BUCKET_GROWTH: f64 = 1.01;
+const BUCKET_FLOOR_NS: f64 = 1_000.0;
+
+impl LogHistogram {
+    pub fn from_ns(samples: impl IntoIterator<Item = u64>) -> Self {
+        let mut h = Self::default();
+        for ns in samples {
+            let b = Self::bucket(ns);
+            if h.counts.len() <= b {
+                h.counts.resize(b + 1, 0);
+            }
+            h.counts[b] += 1;
+        }
+        h
+    }
+
+    fn bucket(ns: u64) -> usize {
+        let ns = ns as f64;
+        if ns < BUCKET_FLOOR_NS {
+            return 0;
+        }
+        1 + ((ns / BUCKET_FLOOR_NS).ln() / BUCKET_GROWTH.ln()).floor() as usize
+    }
+
+    /// The middle (geometric) of bucket `b`, in nanoseconds.
+    fn value_ns(b: usize) -> f64 {
+        match b {
+            0 => BUCKET_FLOOR_NS / 2.0,
+            _ => BUCKET_FLOOR_NS * BUCKET_GROWTH.powf(b as f64 - 0.5),
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+
+    /// The value at quantile `q` (nearest rank, as [`quantile`]), within 1 %; `None` if empty.
+    pub fn quantile_ns(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (b, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Self::value_ns(b));
+            }
+        }
+        None
+    }
+
+    /// `[[bucket, count], ...]` for the buckets that hold anything.
+    pub fn to_json(&self) -> Value {
+        let pairs: Vec<[u64; 2]> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(b, n)| [b as u64, *n])
+            .collect();
+        json!(pairs)
+    }
+
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let mut h = Self::default();
+        for pair in v.as_array()? {
+            let (b, n) = (pair.get(0)?.as_u64()? as usize, pair.get(1)?.as_u64()?);
+            if b > 100_000 {
+                return None;
+            }
+            if h.counts.len() <= b {
+                h.counts.resize(b + 1, 0);
+            }
+            h.counts[b] += n;
+        }
+        Some(h)
+    }
+}
+
+/// How sure a ratio of pooled quantiles is: paired rounds (a quiet window and the attacked one
+/// after it) drawn again with replacement, `resamples` times, and the ratio at quantile `q` of
+/// the attacked pool to the quiet pool taken each time; returns the middle `confidence` of those
+/// ratios (`[low, high]`). Rounds, not deliveries, are drawn because a stall of the host or
+/// the disk slows every delivery of a second together: the rounds are what is independent.
+pub fn ratio_interval(
+    rounds: &[(&LogHistogram, &LogHistogram)],
+    q: f64,
+    confidence: f64,
+    resamples: usize,
+) -> Option<[f64; 2]> {
+    use rand::{Rng, SeedableRng};
+    if rounds.is_empty() || resamples == 0 {
+        return None;
+    }
+    // A fixed seed: the same measurement always gives the same interval.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut ratios = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        let (mut quiet, mut attacked) = (LogHistogram::default(), LogHistogram::default());
+        for _ in 0..rounds.len() {
+            let (q_h, a_h) = rounds[rng.random_range(0..rounds.len())];
+            quiet.add(q_h);
+            attacked.add(a_h);
+        }
+        if let (Some(a), Some(b)) = (attacked.quantile_ns(q), quiet.quantile_ns(q)) {
+            ratios.push(a / b);
+        }
+    }
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    let at = |p: f64| ratios[((p * ratios.len() as f64) as usize).min(ratios.len() - 1)];
+    Some([at(tail), at(1.0 - tail)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_reads_quantiles_within_one_percent_and_pools_and_round_trips() {
+        let samples: Vec<u64> = (1..=100_000).map(|i| i * 37).collect();
+        let h = LogHistogram::from_ns(samples.iter().copied());
+        assert_eq!(h.count(), 100_000);
+        for q in [0.01, 0.5, 0.99, 0.999] {
+            let exact = quantile(&samples, q) as f64;
+            let got = h.quantile_ns(q).unwrap();
+            assert!(
+                (got / exact - 1.0).abs() <= 0.01,
+                "q {q}: {got} against {exact}"
+            );
+        }
+        // Two halves pooled are the whole.
+        let (low, high) = samples.split_at(50_000);
+        let mut pooled = LogHistogram::from_ns(low.iter().copied());
+        pooled.add(&LogHistogram::from_ns(high.iter().copied()));
+        assert_eq!(pooled, h);
+        assert_eq!(LogHistogram::from_json(&h.to_json()), Some(h));
+        assert_eq!(LogHistogram::default().quantile_ns(0.5), None);
+        assert_eq!(LogHistogram::from_ns([10]).quantile_ns(0.5), Some(500.0));
+    }
+
+    #[test]
+    fn the_interval_holds_the_ratio_and_narrows_when_rounds_agree() {
+        // Rounds whose attacked window is 1.1x to 1.3x its quiet one.
+        let quiet = LogHistogram::from_ns((1..=1000).map(|i| i * 1_000));
+        let attacked: Vec<LogHistogram> = [1.1, 1.3, 1.2, 1.15, 1.25]
+            .iter()
+            .map(|f| LogHistogram::from_ns((1..=1000).map(|i| (i as f64 * 1_000.0 * f) as u64)))
+            .collect();
+        let rounds: Vec<_> = attacked.iter().map(|a| (&quiet, a)).collect();
+        let [low, high] = ratio_interval(&rounds, 0.99, 0.9, 500).unwrap();
+        assert!(low >= 1.09 && high <= 1.31 && low < high, "{low}..{high}");
+        // Rounds that all agree leave no doubt.
+        let same: Vec<_> = (0..5).map(|_| (&quiet, &attacked[0])).collect();
+        let [low, high] = ratio_interval(&same, 0.99, 0.9, 200).unwrap();
+        assert!((low - high).abs() < 1e-9 && (low - 1.1).abs() < 0.02);
+        assert_eq!(ratio_interval(&[], 0.99, 0.9, 200), None);
+    }
 
     #[test]
     fn quantiles_use_the_nearest_rank() {

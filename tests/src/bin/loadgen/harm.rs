@@ -51,7 +51,8 @@ use super::{
     join_message, prepare_rooms, scrape_metrics, secs_ns, send, sleep_until_ns,
 };
 use bothy_tests::bench::{
-    MachineCpu, ProcSample, latency_summary, machine_cpu, mono_ns, proc_sample, quantile,
+    LogHistogram, MachineCpu, ProcSample, latency_summary, machine_cpu, mono_ns, proc_sample,
+    quantile, ratio_interval,
 };
 use clap::Args;
 use serde_json::{Value, json};
@@ -75,6 +76,9 @@ const STEADY_STEAL: f64 = 0.05;
 /// A journal fsync this slow (the server's `bothy_journal_fsync_seconds` bucket) is a stall of
 /// the disk: a window with one does not count as steady.
 const DISK_STALL_MS: f64 = 5.0;
+/// The share of the rounds' redrawn ratios an interval holds, and how many redraws.
+const INTERVAL_CONFIDENCE: f64 = 0.9;
+const INTERVAL_RESAMPLES: usize = 2000;
 /// A pause between phases, so that one phase's aftermath (answers still arriving, sockets
 /// closing and their presence messages) falls in no window.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -518,6 +522,15 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "p99_from_intended": ratio(["fanout_from_intended", "p99_us"]),
         })
     };
+    // Each window's fan-out latencies, to pool afterwards (across rounds drawn again, or runs).
+    let histogram = |p: &Phase| {
+        LogHistogram::from_ns(
+            timeline
+                .iter()
+                .filter(|d| (p.start..p.end).contains(&d.0))
+                .map(|d| d.1),
+        )
+    };
     let window_report = |p: &Phase| {
         json!({
             "round": p.round,
@@ -525,6 +538,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "start_secs": p.start.saturating_sub(started) as f64 / 1e9,
             "secs": p.end.saturating_sub(p.start) as f64 / 1e9,
             "by_second": by_second(&timeline, p.start, p.end),
+            "fanout_histogram": histogram(p).to_json(),
             "usage": p.usage,
         })
     };
@@ -579,6 +593,21 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "quiet": stalls(&quiet_windows),
             "attacked": stalls(&loaded_windows),
         });
+        // How far the ratios could be from what this attack costs, given how much the rounds
+        // differ from one another.
+        let hists: Vec<(LogHistogram, LogHistogram)> = quiet_windows
+            .iter()
+            .zip(&loaded_windows)
+            .map(|(q, l)| (histogram(q), histogram(l)))
+            .collect();
+        let pairs: Vec<(&LogHistogram, &LogHistogram)> =
+            hists.iter().map(|(q, l)| (q, l)).collect();
+        let interval = json!({
+            "confidence": INTERVAL_CONFIDENCE,
+            "resamples": INTERVAL_RESAMPLES,
+            "p50": ratio_interval(&pairs, 0.50, INTERVAL_CONFIDENCE, INTERVAL_RESAMPLES),
+            "p99": ratio_interval(&pairs, 0.99, INTERVAL_CONFIDENCE, INTERVAL_RESAMPLES),
+        });
         let attacker_rounds: Vec<Value> =
             loaded_windows.iter().map(|p| p.attacker.clone()).collect();
         let windows: Vec<Value> = phases
@@ -591,6 +620,7 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             json!({
                 "rounds": loaded_windows.len(),
                 "ratio_to_quiet": ratios(&loaded, &quiet),
+                "ratio_to_quiet_interval": interval,
                 "quiet": quiet,
                 "loaded": loaded,
                 "ratio_to_quiet_by_round": per_round,
