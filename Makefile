@@ -32,7 +32,7 @@ endif
 browser: build
 	node --test --test-concurrency=1 --test-timeout=120000 tests/browser/
 
-## bench: Bothy against a bare relay on this machine, scenarios S1-S6 x 3 (about 18 minutes);
+## bench: Bothy against a bare relay on this machine, scenarios S1-S6 x 3 (about 21 minutes);
 ## prints a table and writes bench-results/latest.json. See docs/performance.md.
 bench:
 	$(CARGO) build --release

@@ -36,7 +36,9 @@
 //! Every delivery to an active client is kept with its op's intended send time and assigned to
 //! the window that time falls in. For each attack the deliveries of its quiet windows and of its
 //! attacked windows are pooled, giving the others' fan-out latency in each and the ratios
-//! (`ratio_to_quiet`: the bar is within 20 %), with each round's ratios beside them.
+//! (`ratio_to_quiet`: the bar is within 20 %), with each round's ratios beside them and
+//! a 90 % interval from rounds drawn again (`ratio_to_quiet_interval`). Each window carries its
+//! latencies in 1 % buckets (`fanout_histogram`), so that `bench` can pool several runs' rounds.
 //! Each attacked window also reports what the attacker got (`attacker_rounds`; `attacker`
 //! holds the highest of each figure over the rounds): the flooder's sent, answered (read by the
 //! server), applied and refused (`rate_limited`) operations; the seconds from the slow reader's
