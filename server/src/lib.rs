@@ -222,22 +222,7 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let app = http::router(state);
-    // The accept loop is a task on the runtime's workers, not work for the thread that called
-    // `serve` (`main`'s, in the binary): a crowd of new sockets is then accepted in turns with
-    // the rooms' fan-out (tokio's cooperative budget) instead of by a second thread taking
-    // the core from them, and each connection's task is spawned where it will run, without
-    // waking another thread.
-    let accepting = tokio::spawn(accept_loop(
-        listener,
-        app,
-        config.clone(),
-        metrics,
-        tracker.clone(),
-        shutdown.clone(),
-    ));
-    if let Err(e) = accepting.await {
-        tracing::error!(error = %e, "the accept loop failed");
-    }
+    accept_loop(listener, app, &config, &metrics, &tracker, &shutdown).await;
     // Every HTTP connection, WebSocket and room is tracked; wait for them to finish.
     tracker.close();
     let stopped = tokio::time::timeout(config.shutdown_timeout, tracker.wait()).await;
@@ -267,10 +252,10 @@ pub async fn serve(
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
-    config: ServerConfig,
-    metrics: Arc<metrics::Metrics>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
+    config: &ServerConfig,
+    metrics: &metrics::Metrics,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
 ) {
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
