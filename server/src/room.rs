@@ -507,8 +507,9 @@ impl RoomActor {
                     self.journal = Some(journal);
                     let save = move || storage::save_compacted(&dir, &snapshot);
                     self.saving = Some(if self.shutdown.is_cancelled() {
-                        // The server is stopping and every room saves at once: in parallel,
-                        // at normal priority, with no live traffic left to give way to.
+                        // The room is stopping (with the server, as a rule, when every room
+                        // saves at once): in parallel, at normal priority, with no live
+                        // traffic of its own left to give way to.
                         tokio::task::spawn_blocking(move || Some(save()))
                     } else {
                         // Nobody waits on the snapshot any more: it is serialised and written
