@@ -231,7 +231,18 @@ impl LogHistogram {
     }
 }
 
-/// How sure a ratio of pooled quantiles is: paired rounds (a quiet window and the attacked one
+/// The attacked windows' quantile `q` over the quiet windows', each side pooled over `rounds`
+/// (pairs of quiet and attacked histograms); `None` if a side is empty.
+pub fn pooled_ratio(rounds: &[(&LogHistogram, &LogHistogram)], q: f64) -> Option<f64> {
+    let (mut quiet, mut attacked) = (LogHistogram::default(), LogHistogram::default());
+    for (q_h, a_h) in rounds {
+        quiet.add(q_h);
+        attacked.add(a_h);
+    }
+    Some(attacked.quantile_ns(q)? / quiet.quantile_ns(q)?)
+}
+
+/// How sure a ratio of pooled quantiles ([`pooled_ratio`]) is: paired rounds (a quiet window and the attacked one
 /// after it) drawn again with replacement, `resamples` times, and the ratio at quantile `q` of
 /// the attacked pool to the quiet pool taken each time; returns the middle `confidence` of those
 /// ratios (`[low, high]`). Rounds, not deliveries, are drawn because a stall of the host or
@@ -249,16 +260,11 @@ pub fn ratio_interval(
     // A fixed seed: the same measurement always gives the same interval.
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut ratios = Vec::with_capacity(resamples);
+    let mut drawn = Vec::with_capacity(rounds.len());
     for _ in 0..resamples {
-        let (mut quiet, mut attacked) = (LogHistogram::default(), LogHistogram::default());
-        for _ in 0..rounds.len() {
-            let (q_h, a_h) = rounds[rng.random_range(0..rounds.len())];
-            quiet.add(q_h);
-            attacked.add(a_h);
-        }
-        if let (Some(a), Some(b)) = (attacked.quantile_ns(q), quiet.quantile_ns(q)) {
-            ratios.push(a / b);
-        }
+        drawn.clear();
+        drawn.extend((0..rounds.len()).map(|_| rounds[rng.random_range(0..rounds.len())]));
+        ratios.extend(pooled_ratio(&drawn, q));
     }
     if ratios.is_empty() {
         return None;

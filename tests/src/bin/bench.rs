@@ -15,7 +15,9 @@
 //! target/release/bench --only S6 --repeats 1 --harm-attacks sockets   # one attack alone
 //! ```
 
-use bothy_tests::bench::{LogHistogram, median, mono_ns, proc_sample, ratio_interval};
+use bothy_tests::bench::{
+    LogHistogram, median, mono_ns, pooled_ratio, proc_sample, ratio_interval,
+};
 use clap::Parser;
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -1056,14 +1058,6 @@ fn harm_rows(
         let rounds = harm_round_histograms(bothy, attack);
         let pairs: Vec<(&LogHistogram, &LogHistogram)> =
             rounds.iter().map(|(q, a)| (q, a)).collect();
-        let pooled = |q: f64| {
-            let (mut quiet, mut attacked) = (LogHistogram::default(), LogHistogram::default());
-            for (qh, ah) in &rounds {
-                quiet.add(qh);
-                attacked.add(ah);
-            }
-            Some(attacked.quantile_ns(q)? / quiet.quantile_ns(q)?)
-        };
         let fixed = |figure: String, value: Option<f64>, target: Target| Row {
             scenario: name.to_owned(),
             figure,
@@ -1076,7 +1070,7 @@ fn harm_rows(
             let rounds_note = format!("{} rounds of all runs pooled", rounds.len());
             rows.push(fixed(
                 format!("{label}: others' {tag}, attacked ÷ quiet ({rounds_note})"),
-                pooled(q),
+                pooled_ratio(&pairs, q),
                 bar,
             ));
             let interval = ratio_interval(&pairs, q, HARM_CONFIDENCE, HARM_RESAMPLES);
