@@ -104,7 +104,7 @@ async fn a_restart_after_sigkill_recovers_every_confirmed_op() {
 async fn sigterm_closes_sockets_with_1001_and_saves_every_room() {
     let tmp = tempfile::tempdir().unwrap();
     let server = BinaryServer::start(tmp.path(), &[]);
-    // Three rooms save at once at shutdown.
+    // Three rooms, each with journal records not yet in its snapshot when the server stops.
     let mut rooms = Vec::new();
     for name in ["Ideas", "Worries", "Next steps"] {
         rooms.push(bothy_tests::create_room(server.addr, name).await);

@@ -524,15 +524,17 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
             "p99_from_intended": ratio(["fanout_from_intended", "p99_us"]),
         })
     };
-    // Each window's fan-out latencies, to pool afterwards (across rounds drawn again, or runs).
-    let histogram = |p: &Phase| {
-        LogHistogram::from_ns(
-            timeline
-                .iter()
-                .filter(|d| (p.start..p.end).contains(&d.0))
-                .map(|d| d.1),
-        )
-    };
+    // Each window's fan-out latencies, to pool afterwards (across rounds drawn again, or runs),
+    // counted once: the window's report and its attack's interval both use them.
+    let histograms: BTreeMap<(&str, usize, bool), LogHistogram> = phases
+        .iter()
+        .map(|p| {
+            let in_window = timeline.iter().filter(|d| (p.start..p.end).contains(&d.0));
+            let h = LogHistogram::from_ns(in_window.map(|d| d.1));
+            ((p.attack, p.round, p.loaded), h)
+        })
+        .collect();
+    let histogram = |p: &Phase| &histograms[&(p.attack, p.round, p.loaded)];
     let window_report = |p: &Phase| {
         json!({
             "round": p.round,
@@ -597,13 +599,11 @@ pub async fn harm(a: HarmArgs) -> Result<(), String> {
         });
         // How far the ratios could be from what this attack costs, given how much the rounds
         // differ from one another.
-        let hists: Vec<(LogHistogram, LogHistogram)> = quiet_windows
+        let pairs: Vec<(&LogHistogram, &LogHistogram)> = quiet_windows
             .iter()
             .zip(&loaded_windows)
             .map(|(q, l)| (histogram(q), histogram(l)))
             .collect();
-        let pairs: Vec<(&LogHistogram, &LogHistogram)> =
-            hists.iter().map(|(q, l)| (q, l)).collect();
         let interval = json!({
             "confidence": INTERVAL_CONFIDENCE,
             "resamples": INTERVAL_RESAMPLES,
