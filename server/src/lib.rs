@@ -189,6 +189,7 @@ pub async fn serve(
             ops_burst: config.ops_burst,
             ping_interval: config.ping_interval,
             welcomes: connection::WelcomeGate::new(config.welcome_hold),
+            limiter_clock: governor::clock::QuantaClock::default(),
         },
         guard: guard::Guard::new(guard::GuardConfig {
             max_per_ip: config.max_connections_per_ip,
