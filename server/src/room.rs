@@ -22,7 +22,7 @@ use bothy_shared::protocol::{
 };
 use bothy_shared::{Board, Delivery, Limits, Op, OpContext, OpError, RejectReason, Role, Viewer};
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -276,6 +276,8 @@ pub struct RoomActor {
     /// The board with only saved (confirmed) operations: what new members are shown.
     confirmed: Board,
     confirmed_seq: u64,
+    /// What joins ask of the confirmed board, as of `confirmed_seq` (see [`BoardFacts`]).
+    facts: Option<BoardFacts>,
     /// The confirmed board as facilitators see it, serialised at most once per change; kept
     /// after later changes, for joiners sent a board by link (see `shared_version`).
     facilitator_json: Option<Arc<BoardVersion>>,
@@ -311,6 +313,47 @@ pub struct RoomActor {
     /// Why saving a snapshot failed, until the room turns read-only (when no batch is in
     /// flight).
     save_failed: Option<String>,
+}
+
+/// What every join asks of the confirmed board, found in one pass over the notes and kept until
+/// the board next changes. Before, each join scanned all the notes three times (its own notes,
+/// its dots, any private note): with a hundred joining a 1,000-note board at once that was most
+/// of the room's time, and everyone else's changes waited behind it in the room's queue.
+struct BoardFacts {
+    /// The confirmed sequence number these facts are of.
+    seq: u64,
+    /// Everyone who owns a note or has a dot on one: anyone else has nothing of their own yet.
+    involved: HashSet<ActorKey>,
+    /// Whether any note is private (then participants cannot share one view of the board).
+    private: bool,
+}
+
+impl BoardFacts {
+    fn of(board: &Board, seq: u64) -> Self {
+        let mut involved = HashSet::new();
+        let mut private = false;
+        for note in board.notes.values() {
+            private |= note.private;
+            if let Some(owner) = &note.owner {
+                involved.insert(owner.clone());
+            }
+            involved.extend(note.votes.keys().cloned());
+        }
+        Self {
+            seq,
+            involved,
+            private,
+        }
+    }
+
+    /// `actor`'s own notes and dots on `board`, the board these facts are of.
+    fn own(&self, board: &Board, actor: &ActorKey) -> (Vec<NoteId>, Vec<(NoteId, u32)>) {
+        if self.involved.contains(actor) {
+            (board.notes_owned_by(actor), board.votes_of(actor))
+        } else {
+            (Vec::new(), Vec::new())
+        }
+    }
 }
 
 /// One applied message kept for catch-up.
@@ -364,6 +407,7 @@ impl RoomActor {
             working_seq: loaded.seq,
             confirmed: loaded.board,
             confirmed_seq: loaded.seq,
+            facts: None,
             facilitator_json: None,
             participant_json: None,
             making: JoinSet::new(),
@@ -620,7 +664,8 @@ impl RoomActor {
     /// voting opening or closing). Boards that look the same to several people are serialised
     /// once.
     fn send_syncs(&mut self) {
-        let private = self.confirmed.has_private_notes();
+        self.refresh_facts();
+        let private = self.facts().private;
         let participants = self.members.values().any(|m| m.role == Role::Participant);
         if participants && !private {
             self.ensure_board_json(Role::Participant);
@@ -639,12 +684,13 @@ impl RoomActor {
                 Role::Participant => self.participant_json.as_deref().expect("ensured").json(),
                 _ => self.facilitator_json.as_deref().expect("ensured").json(),
             };
+            let (mine, my_votes) = self.facts().own(&self.confirmed, &m.actor);
             let out = SyncOut {
                 kind: SyncTag::Sync,
                 seq: self.confirmed_seq,
                 board,
-                mine: &self.confirmed.notes_owned_by(&m.actor),
-                my_votes: &self.confirmed.votes_of(&m.actor),
+                mine: &mine,
+                my_votes: &my_votes,
             };
             let msg = Utf8Bytes::from(serde_json::to_string(&out).expect("sync always serialises"));
             if m.out.try_send(Outbound::Text(msg)).is_err() {
@@ -808,6 +854,22 @@ impl RoomActor {
         self.drop_members(slow);
     }
 
+    /// Finds the confirmed board's [`BoardFacts`] again if it changed since they were found.
+    fn refresh_facts(&mut self) {
+        if self
+            .facts
+            .as_ref()
+            .is_none_or(|f| f.seq != self.confirmed_seq)
+        {
+            self.facts = Some(BoardFacts::of(&self.confirmed, self.confirmed_seq));
+        }
+    }
+
+    /// The confirmed board's [`BoardFacts`], as of the last [`Self::refresh_facts`].
+    fn facts(&self) -> &BoardFacts {
+        self.facts.as_ref().expect("refresh_facts runs first")
+    }
+
     fn join(&mut self, req: JoinRequest) {
         let mut member = Member {
             actor: req.actor,
@@ -818,19 +880,18 @@ impl RoomActor {
             presence_told: Headcount::default(),
         };
         let mut catch_up = self.catch_up(&member, req.last_seq);
-        let mine: Vec<NoteId> = self.confirmed.notes_owned_by(&member.actor);
-        let my_votes = self.confirmed.votes_of(&member.actor);
+        self.refresh_facts();
+        let (mine, my_votes) = self.facts().own(&self.confirmed, &member.actor);
+        let private = self.facts().private;
         let (before, presence) = self.headcount_with(&member);
         member.presence_told = presence;
         let welcome = {
             let board: Option<Arc<BoardVersion>> = match (&catch_up, member.role) {
                 (Some(_), _) => None,
-                (None, Role::Participant) if self.confirmed.has_private_notes() => {
-                    Some(BoardVersion::new(
-                        view_json(&self.confirmed, Viewer::Participant(&member.actor)),
-                        self.confirmed_seq,
-                    ))
-                }
+                (None, Role::Participant) if private => Some(BoardVersion::new(
+                    view_json(&self.confirmed, Viewer::Participant(&member.actor)),
+                    self.confirmed_seq,
+                )),
                 (None, role) => match self.shared_version(&member) {
                     Some((version, since)) => {
                         catch_up = Some(since);
