@@ -276,8 +276,9 @@ pub struct RoomActor {
     /// The board with only saved (confirmed) operations: what new members are shown.
     confirmed: Board,
     confirmed_seq: u64,
-    /// What joins ask of the confirmed board, as of `confirmed_seq` (see [`BoardFacts`]).
-    facts: Option<BoardFacts>,
+    /// What joins ask of the confirmed board (see [`BoardFacts`]); brought up to date with
+    /// `confirmed` by [`Self::refresh_facts`] before use.
+    facts: BoardFacts,
     /// The confirmed board as facilitators see it, serialised at most once per change; kept
     /// after later changes, for joiners sent a board by link (see `shared_version`).
     facilitator_json: Option<Arc<BoardVersion>>,
@@ -405,9 +406,9 @@ impl RoomActor {
             rx,
             working: loaded.board.clone(),
             working_seq: loaded.seq,
+            facts: BoardFacts::of(&loaded.board, loaded.seq),
             confirmed: loaded.board,
             confirmed_seq: loaded.seq,
-            facts: None,
             facilitator_json: None,
             participant_json: None,
             making: JoinSet::new(),
@@ -665,7 +666,7 @@ impl RoomActor {
     /// once.
     fn send_syncs(&mut self) {
         self.refresh_facts();
-        let private = self.facts().private;
+        let private = self.facts.private;
         let participants = self.members.values().any(|m| m.role == Role::Participant);
         if participants && !private {
             self.ensure_board_json(Role::Participant);
@@ -684,7 +685,7 @@ impl RoomActor {
                 Role::Participant => self.participant_json.as_deref().expect("ensured").json(),
                 _ => self.facilitator_json.as_deref().expect("ensured").json(),
             };
-            let (mine, my_votes) = self.facts().own(&self.confirmed, &m.actor);
+            let (mine, my_votes) = self.facts.own(&self.confirmed, &m.actor);
             let out = SyncOut {
                 kind: SyncTag::Sync,
                 seq: self.confirmed_seq,
@@ -856,18 +857,9 @@ impl RoomActor {
 
     /// Finds the confirmed board's [`BoardFacts`] again if it changed since they were found.
     fn refresh_facts(&mut self) {
-        if self
-            .facts
-            .as_ref()
-            .is_none_or(|f| f.seq != self.confirmed_seq)
-        {
-            self.facts = Some(BoardFacts::of(&self.confirmed, self.confirmed_seq));
+        if self.facts.seq != self.confirmed_seq {
+            self.facts = BoardFacts::of(&self.confirmed, self.confirmed_seq);
         }
-    }
-
-    /// The confirmed board's [`BoardFacts`], as of the last [`Self::refresh_facts`].
-    fn facts(&self) -> &BoardFacts {
-        self.facts.as_ref().expect("refresh_facts runs first")
     }
 
     fn join(&mut self, req: JoinRequest) {
@@ -881,8 +873,8 @@ impl RoomActor {
         };
         let mut catch_up = self.catch_up(&member, req.last_seq);
         self.refresh_facts();
-        let (mine, my_votes) = self.facts().own(&self.confirmed, &member.actor);
-        let private = self.facts().private;
+        let (mine, my_votes) = self.facts.own(&self.confirmed, &member.actor);
+        let private = self.facts.private;
         let (before, presence) = self.headcount_with(&member);
         member.presence_told = presence;
         let welcome = {
